@@ -1,0 +1,88 @@
+//! What a storage backend provides. Narrow traits, so each use case asks
+//! for the slice it needs; [`Store`] bundles them for wiring.
+//!
+//! Backends are used as `Arc<dyn Store>`: the binary picks one at start from
+//! the database URL and nothing above it knows which.
+
+use async_trait::async_trait;
+use time::OffsetDateTime;
+
+use crate::{
+    error::StoreError,
+    ids::{SessionId, UserId},
+    keys::SigningKey,
+    secret::TokenHash,
+    session::{RevocationReason, Session},
+    user::{User, Username},
+};
+
+/// Users and their password hashes.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Inserts a user; [`StoreError::Conflict`] when the username's
+    /// case-insensitive key is taken.
+    async fn create_user(&self, user: &User) -> Result<(), StoreError>;
+    /// Finds a user by [`Username::key`].
+    async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError>;
+    /// Replaces a user's password hash (rehash on login, password change).
+    async fn set_password_hash(&self, user: UserId, phc: &str) -> Result<(), StoreError>;
+}
+
+/// Sessions, found by the hash of their credential.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Inserts a new session.
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// The session whose credential hashes to `hash`, with its owner's
+    /// username, whatever its state (the caller tells revoked from unknown).
+    async fn session_by_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(Session, Username)>, StoreError>;
+    /// A user's sessions that are neither revoked nor expired at `now`,
+    /// newest first.
+    async fn active_sessions(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StoreError>;
+    /// Records a request on the session.
+    async fn touch_session(&self, id: SessionId, at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Revokes one active session of `user`; `false` if there is none with
+    /// that id (or it belongs to someone else, or has already ended).
+    async fn revoke_session(
+        &self,
+        user: UserId,
+        id: SessionId,
+        at: OffsetDateTime,
+        reason: RevocationReason,
+    ) -> Result<bool, StoreError>;
+    /// Revokes every active session of `user` except `keep`; returns how many.
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        at: OffsetDateTime,
+        reason: RevocationReason,
+    ) -> Result<u64, StoreError>;
+    /// Deletes sessions that expired before `before`; returns how many.
+    async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
+/// Signing keys for the JWT strategies.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Adds a key.
+    async fn insert_key(&self, key: &SigningKey) -> Result<(), StoreError>;
+    /// Every key, oldest first.
+    async fn keys(&self) -> Result<Vec<SigningKey>, StoreError>;
+}
+
+/// A complete backend.
+#[async_trait]
+pub trait Store: UserStore + SessionStore + KeyStore + std::fmt::Debug {
+    /// Brings the schema up to date. Safe to run on every start.
+    async fn migrate(&self) -> Result<(), StoreError>;
+    /// Cheap round trip, for readiness checks.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

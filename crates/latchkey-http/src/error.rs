@@ -1,0 +1,192 @@
+//! The one place where errors become HTTP responses.
+//!
+//! Every error is `{"error": CODE, "message": TEXT}`. Internal failures are
+//! logged here and answered with a fixed text, so no query, path or stack
+//! trace reaches a client.
+
+use axum::{
+    Json,
+    extract::rejection::JsonRejection,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use latchkey_core::AuthError;
+use serde::Serialize;
+
+/// An error on its way to the client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    /// The request presented a bearer token: a 401 says `invalid_token`.
+    bearer: bool,
+    retry_after: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    message: &'a str,
+}
+
+impl ApiError {
+    /// An error with an explicit status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            bearer: false,
+            retry_after: None,
+        }
+    }
+
+    /// 400 `invalid_request`.
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request", message)
+    }
+
+    /// 401 `unauthenticated`.
+    pub fn unauthenticated() -> Self {
+        AuthError::Unauthenticated.into()
+    }
+
+    /// 404 `not_found`.
+    pub fn not_found() -> Self {
+        AuthError::NotFound.into()
+    }
+
+    /// 403 `csrf_failed`.
+    pub fn csrf(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "csrf_failed", message)
+    }
+
+    /// Marks the error as answering a bearer-token request.
+    pub fn for_bearer(mut self, bearer: bool) -> Self {
+        self.bearer = bearer;
+        self
+    }
+
+    /// The status this error will be answered with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The stable error code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The contract's code for a status, for responses that were not made
+    /// by [`ApiError`] (framework and middleware rejections).
+    pub fn code_for_status(status: StatusCode) -> &'static str {
+        match status {
+            StatusCode::UNAUTHORIZED => "unauthenticated",
+            StatusCode::FORBIDDEN => "forbidden",
+            StatusCode::NOT_FOUND => "not_found",
+            StatusCode::CONFLICT => "conflict",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            StatusCode::TOO_MANY_REQUESTS => "rate_limited",
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => "unavailable",
+            s if s.is_server_error() => "internal_error",
+            _ => "invalid_request",
+        }
+    }
+}
+
+impl From<AuthError> for ApiError {
+    fn from(e: AuthError) -> Self {
+        use StatusCode as S;
+        let (status, code) = match &e {
+            AuthError::InvalidRequest(_) => (S::BAD_REQUEST, "invalid_request"),
+            AuthError::InvalidCredentials | AuthError::Unauthenticated => {
+                (S::UNAUTHORIZED, "unauthenticated")
+            }
+            AuthError::SessionRevoked => (S::UNAUTHORIZED, "session_revoked"),
+            AuthError::CsrfFailed(_) => (S::FORBIDDEN, "csrf_failed"),
+            AuthError::Forbidden(_) => (S::FORBIDDEN, "forbidden"),
+            AuthError::NotFound => (S::NOT_FOUND, "not_found"),
+            AuthError::UsernameTaken => (S::CONFLICT, "conflict"),
+            AuthError::Busy => (S::SERVICE_UNAVAILABLE, "unavailable"),
+            AuthError::Unavailable(why) => {
+                tracing::error!(error = %why, "dependency unavailable");
+                (S::SERVICE_UNAVAILABLE, "unavailable")
+            }
+            AuthError::Internal(why) => {
+                tracing::error!(error = %why, "internal error");
+                (S::INTERNAL_SERVER_ERROR, "internal_error")
+            }
+        };
+        let message = match &e {
+            AuthError::Unavailable(_) => {
+                "service temporarily unavailable, retry shortly".to_owned()
+            }
+            AuthError::Internal(_) => "internal error".to_owned(),
+            other => other.to_string(),
+        };
+        let mut err = Self::new(status, code, message);
+        if status == S::SERVICE_UNAVAILABLE {
+            err.retry_after = Some(1);
+        }
+        err
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "request body is too large",
+            );
+        }
+        let message = match &rejection {
+            JsonRejection::MissingJsonContentType(_) => {
+                "expected a JSON body with Content-Type: application/json".to_owned()
+            }
+            // serde's text can quote a value (which may be a password typed
+            // into the wrong field), so only "missing field `x`" is passed on.
+            JsonRejection::JsonDataError(e) => {
+                let text = e.body_text();
+                match text.find("missing field `") {
+                    Some(at) => text[at..].split(" at line").next().unwrap_or("").to_owned(),
+                    None => "request body has a field of the wrong type".to_owned(),
+                }
+            }
+            JsonRejection::JsonSyntaxError(_) => "request body is not valid JSON".to_owned(),
+            _ => "could not read the request body".to_owned(),
+        };
+        Self::invalid(message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(Body {
+                error: self.code,
+                message: &self.message,
+            }),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = if self.bearer {
+                r#"Bearer error="invalid_token""#
+            } else {
+                "Bearer"
+            };
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

@@ -1,0 +1,76 @@
+//! "The caller": the extractor every authenticated route takes.
+
+use axum::{
+    extract::FromRequestParts,
+    http::{Method, request::Parts},
+};
+use latchkey_core::service::Caller;
+
+use crate::{
+    client::ClientInfo,
+    csrf,
+    error::ApiError,
+    state::AppState,
+    transport::{self, CookiePolicy, Transport},
+};
+
+/// An authenticated request: its caller, and how the credential came, so
+/// responses can use the same transport (clear the cookie, say).
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The caller and their session.
+    pub caller: Caller,
+    pub(crate) transport: Transport,
+    pub(crate) cookies: CookiePolicy,
+}
+
+impl FromRequestParts<AppState> for Authenticated {
+    type Rejection = ApiError;
+
+    // Skips all fields: the parts hold the credential.
+    #[tracing::instrument(level = "debug", skip_all)]
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let method = parts.method.clone();
+        authenticate(parts, state, &method).await
+    }
+}
+
+/// Authenticates `parts` as if it were a `method` request; forward-auth
+/// passes the method of the request it guards.
+pub(crate) async fn authenticate(
+    parts: &mut Parts,
+    state: &AppState,
+    method: &Method,
+) -> Result<Authenticated, ApiError> {
+    let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
+    let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
+    let presented =
+        transport::presented(&parts.headers, cookies).ok_or_else(ApiError::unauthenticated)?;
+    let bearer = presented.transport == Transport::Bearer;
+    // A browser attaches cookies to cross-site requests on its own; a
+    // bearer header only ever comes from the client's own code.
+    let needs_csrf = !bearer && !csrf::is_safe(method);
+    if needs_csrf {
+        csrf::check_origin(&parts.headers, client.host.as_deref())?;
+    }
+    let caller = state
+        .auth
+        .authenticate(&presented.value)
+        .await
+        .map_err(|e| ApiError::from(e).for_bearer(bearer))?;
+    if needs_csrf {
+        csrf::check_token(&parts.headers, &caller.session.csrf_token)?;
+    }
+    Ok(Authenticated {
+        caller,
+        transport: presented.transport,
+        cookies,
+    })
+}
+
+impl Authenticated {
+    /// Whether the credential came in the session cookie.
+    pub fn by_cookie(&self) -> bool {
+        self.transport == Transport::Cookie
+    }
+}

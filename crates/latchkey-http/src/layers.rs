@@ -1,0 +1,154 @@
+//! The middleware around every route, outermost first:
+//! sensitive-header redaction → request id → tracing → metrics → response
+//! hygiene (headers, error envelope) → panic catcher → timeout → body limit.
+
+use std::{any::Any, time::Instant};
+
+use axum::{
+    Router,
+    body::Body,
+    extract::{DefaultBodyLimit, MatchedPath, Request},
+    http::{HeaderName, HeaderValue, StatusCode, header},
+    middleware::{self, Next},
+    response::{IntoResponse, Response},
+};
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    limit::RequestBodyLimitLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    sensitive_headers::SetSensitiveHeadersLayer,
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+use crate::{csrf::CSRF_HEADER, error::ApiError, state::AppState};
+
+/// The route template that served a response, for metric labels: the
+/// template, not the path, so `/auth/sessions/{id}` is one series.
+#[derive(Clone)]
+struct RouteTag(String);
+
+pub(crate) fn apply(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    let http = &state.http;
+    let x_request_id = HeaderName::from_static("x-request-id");
+    // `Router::layer` wraps what is already there: the last call is the
+    // outermost layer.
+    router
+        .route_layer(middleware::from_fn(tag_route))
+        .layer(DefaultBodyLimit::max(http.body_limit))
+        .layer(RequestBodyLimitLayer::new(http.body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            http.request_timeout,
+        ))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::map_response(hygiene))
+        .layer(middleware::from_fn(track_metrics))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+            let id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(PropagateRequestIdLayer::new(x_request_id.clone()))
+        .layer(SetRequestIdLayer::new(x_request_id, MakeRequestUuid))
+        .layer(SetSensitiveHeadersLayer::new([
+            header::AUTHORIZATION,
+            header::COOKIE,
+            header::SET_COOKIE,
+            HeaderName::from_static(CSRF_HEADER),
+        ]))
+}
+
+async fn tag_route(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {
+    let mut res = next.run(req).await;
+    if let Some(path) = matched {
+        res.extensions_mut()
+            .insert(RouteTag(path.as_str().to_owned()));
+    }
+    res
+}
+
+async fn track_metrics(req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let res = next.run(req).await;
+    let route = res
+        .extensions()
+        .get::<RouteTag>()
+        .map_or_else(|| "unmatched".to_owned(), |t| t.0.clone());
+    let labels = [
+        ("method", method),
+        ("route", route),
+        ("status", res.status().as_u16().to_string()),
+    ];
+    metrics::counter!("latchkey_http_requests_total", &labels).increment(1);
+    metrics::histogram!("latchkey_http_request_duration_seconds", &labels)
+        .record(start.elapsed().as_secs_f64());
+    res
+}
+
+/// Headers every response gets, and the contract's JSON envelope for error
+/// responses made by the framework or a middleware (plain text otherwise).
+async fn hygiene(res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let mut res = if (status.is_client_error() || status.is_server_error()) && !is_json {
+        envelope(res)
+    } else {
+        res
+    };
+    let headers = res.headers_mut();
+    // Responses here carry credentials, CSRF tokens or per-user data: no
+    // cache anywhere may keep them.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    res
+}
+
+fn envelope(res: Response) -> Response {
+    let (mut parts, _body) = res.into_parts();
+    let status = parts.status;
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "method not allowed on this path",
+        StatusCode::PAYLOAD_TOO_LARGE => "request body is too large",
+        StatusCode::SERVICE_UNAVAILABLE => "request took too long, retry shortly",
+        _ => status.canonical_reason().unwrap_or("error"),
+    };
+    let fresh = ApiError::new(status, ApiError::code_for_status(status), message).into_response();
+    let (fresh_parts, body) = fresh.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    for (name, value) in &fresh_parts.headers {
+        parts.headers.insert(name.clone(), value.clone());
+    }
+    if status == StatusCode::SERVICE_UNAVAILABLE && !parts.headers.contains_key(header::RETRY_AFTER)
+    {
+        parts
+            .headers
+            .insert(header::RETRY_AFTER, HeaderValue::from(1));
+    }
+    Response::from_parts(parts, body)
+}
+
+fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    // The payload may hold request data; it is deliberately not logged.
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "internal error",
+    )
+    .into_response()
+}

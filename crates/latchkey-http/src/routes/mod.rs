@@ -1,0 +1,36 @@
+//! Routes, one module per resource.
+
+mod health;
+mod login;
+mod me;
+mod sessions;
+mod verify;
+
+use axum::{
+    Router,
+    routing::{delete, get, post},
+};
+
+use crate::{error::ApiError, state::AppState};
+
+/// Every route of the contract this build serves.
+pub(crate) fn router() -> Router<AppState> {
+    Router::new()
+        .route("/auth/register", post(login::register))
+        .route("/auth/login", post(login::login))
+        .route("/auth/logout", post(sessions::logout))
+        .route("/auth/logout-all", post(sessions::logout_all))
+        .route("/auth/me", get(me::me))
+        .route("/auth/session", get(me::session))
+        .route("/auth/sessions", get(sessions::list))
+        .route("/auth/sessions/{id}", delete(sessions::revoke))
+        .route("/auth/verify", get(verify::verify))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .fallback(not_found)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found()
+}

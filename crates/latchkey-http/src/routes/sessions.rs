@@ -1,0 +1,106 @@
+//! The caller's sessions: list them, end one, end this one, end them all.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use axum_extra::extract::CookieJar;
+use latchkey_core::{ids::SessionId, session::ClientKind};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use crate::{error::ApiError, extract::Authenticated, state::AppState};
+
+#[derive(Serialize)]
+pub(crate) struct SessionView {
+    id: String,
+    client: ClientKind,
+    #[serde(with = "time::serde::rfc3339")]
+    created_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    last_seen_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    expires_at: OffsetDateTime,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    current: bool,
+}
+
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Vec<SessionView>>, ApiError> {
+    let sessions = state.auth.sessions(&auth.caller).await?;
+    let current = auth.caller.session.id;
+    Ok(Json(
+        sessions
+            .into_iter()
+            .map(|s| SessionView {
+                current: s.id == current,
+                id: s.id.to_string(),
+                client: s.client,
+                created_at: s.created_at,
+                last_seen_at: s.last_seen_at,
+                expires_at: s.expires_at,
+                ip: s.ip.map(|ip| ip.to_string()),
+                user_agent: s.user_agent,
+            })
+            .collect(),
+    ))
+}
+
+/// `DELETE /auth/sessions/{id}`. An id that is malformed, unknown, ended,
+/// or someone else's is the same 404.
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    jar: CookieJar,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id: SessionId = id.parse().map_err(|_| ApiError::not_found())?;
+    state.auth.revoke_session(&auth.caller, id).await?;
+    count_revocations("user", 1);
+    if id == auth.caller.session.id {
+        return Ok(ended(&auth, jar));
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    jar: CookieJar,
+) -> Result<Response, ApiError> {
+    state.auth.logout(&auth.caller).await?;
+    count_revocations("logout", 1);
+    Ok(ended(&auth, jar))
+}
+
+pub(crate) async fn logout_all(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    jar: CookieJar,
+) -> Result<Response, ApiError> {
+    let n = state.auth.logout_all(&auth.caller).await?;
+    count_revocations("logout_all", n);
+    Ok(ended(&auth, jar))
+}
+
+/// 204, and for a browser, the instruction to forget its cookie.
+fn ended(auth: &Authenticated, jar: CookieJar) -> Response {
+    if auth.by_cookie() {
+        (
+            StatusCode::NO_CONTENT,
+            jar.add(auth.cookies.cleared_cookie()),
+        )
+            .into_response()
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    }
+}
+
+fn count_revocations(reason: &'static str, n: u64) {
+    metrics::counter!("latchkey_revocations_total", "reason" => reason).increment(n);
+}

@@ -1,0 +1,186 @@
+//! How a credential travels: an `HttpOnly` cookie for browsers, an
+//! `Authorization: Bearer` header for apps.
+
+use axum::http::{HeaderMap, header};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use time::Duration;
+
+use crate::config::CookieSecure;
+
+/// Cookie name over plain HTTP.
+pub(crate) const SESSION_COOKIE: &str = "latchkey_session";
+/// Cookie name when `Secure`: `__Host-` makes browsers refuse it unless it
+/// is `Secure`, `Path=/` and has no `Domain`, so a sibling subdomain or a
+/// plain-HTTP attacker cannot plant one.
+pub(crate) const SECURE_SESSION_COOKIE: &str = "__Host-latchkey_session";
+/// Longest credential we look at; anything longer is not ours.
+pub(crate) const MAX_CREDENTIAL_LEN: usize = 4096;
+
+/// Where the request's credential came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Transport {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// The session cookie.
+    Cookie,
+}
+
+/// A credential found on a request.
+#[derive(Debug)]
+pub(crate) struct Presented {
+    pub(crate) transport: Transport,
+    pub(crate) value: String,
+}
+
+/// The cookie policy for one request.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct CookiePolicy {
+    pub(crate) secure: bool,
+}
+
+impl CookiePolicy {
+    pub(crate) fn for_request(setting: CookieSecure, tls: bool) -> Self {
+        let secure = match setting {
+            CookieSecure::Always => true,
+            CookieSecure::Never => false,
+            CookieSecure::Auto => tls,
+        };
+        Self { secure }
+    }
+
+    /// The one cookie name this request may use: a secure request does not
+    /// accept the plain name, which anyone on the network path could set.
+    pub(crate) fn name(self) -> &'static str {
+        if self.secure {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
+    /// The session cookie carrying `value`, living `max_age`.
+    pub(crate) fn session_cookie(self, value: String, max_age: Duration) -> Cookie<'static> {
+        Cookie::build((self.name(), value))
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Lax)
+            .path("/")
+            .max_age(max_age)
+            .build()
+    }
+
+    /// A cookie that makes the browser forget the session cookie: same name,
+    /// path and attributes, empty, already expired.
+    pub(crate) fn cleared_cookie(self) -> Cookie<'static> {
+        let mut cookie = self.session_cookie(String::new(), Duration::ZERO);
+        cookie.make_removal();
+        cookie
+    }
+}
+
+/// Finds the request's credential. A bearer header wins over a cookie; a
+/// non-bearer `Authorization` (say, `Basic` for an upstream) is not ours and
+/// is ignored. Oversized or non-text values count as absent.
+pub(crate) fn presented(headers: &HeaderMap, cookies: CookiePolicy) -> Option<Presented> {
+    if let Some(token) = bearer_token(headers) {
+        return Some(Presented {
+            transport: Transport::Bearer,
+            value: token,
+        });
+    }
+    let jar = CookieJar::from_headers(headers);
+    let value = jar.get(cookies.name())?.value();
+    (!value.is_empty() && value.len() <= MAX_CREDENTIAL_LEN).then(|| Presented {
+        transport: Transport::Cookie,
+        value: value.to_owned(),
+    })
+}
+
+/// The token of an `Authorization: Bearer` header. An empty, oversized or
+/// non-text token comes back as `""`, which never authenticates: the request
+/// is refused as a bearer request rather than quietly judged by its cookie.
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let raw = headers.get(header::AUTHORIZATION)?;
+    let bytes = raw.as_bytes();
+    let scheme_ok = bytes.len() >= 7 && bytes[..7].eq_ignore_ascii_case(b"bearer ");
+    if !scheme_ok {
+        return None;
+    }
+    let token = std::str::from_utf8(&bytes[7..])
+        .ok()
+        .map(str::trim)
+        .unwrap_or("");
+    if token.is_empty() || token.len() > MAX_CREDENTIAL_LEN {
+        return Some(String::new());
+    }
+    Some(token.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    fn with(name: header::HeaderName, value: &'static [u8]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(name, HeaderValue::from_bytes(value).unwrap());
+        h
+    }
+
+    #[test]
+    fn bearer_is_found_case_insensitively() {
+        let h = with(header::AUTHORIZATION, b"bEaReR abc");
+        let p = presented(&h, CookiePolicy { secure: false }).unwrap();
+        assert_eq!((p.transport, p.value.as_str()), (Transport::Bearer, "abc"));
+    }
+
+    #[test]
+    fn garbled_bearer_never_falls_back_to_the_cookie() {
+        for bad in [&b"Bearer "[..], b"Bearer \xff\xfe"] {
+            let mut h = with(header::AUTHORIZATION, bad);
+            h.insert(
+                header::COOKIE,
+                HeaderValue::from_static("latchkey_session=abc"),
+            );
+            let p = presented(&h, CookiePolicy { secure: false }).unwrap();
+            assert_eq!(p.transport, Transport::Bearer);
+            assert_eq!(p.value, "");
+        }
+    }
+
+    #[test]
+    fn secure_requests_only_read_the_host_prefixed_cookie() {
+        let h = with(header::COOKIE, b"latchkey_session=plain");
+        assert!(presented(&h, CookiePolicy { secure: true }).is_none());
+        let p = presented(&h, CookiePolicy { secure: false }).unwrap();
+        assert_eq!(p.value, "plain");
+        let h = with(header::COOKIE, b"__Host-latchkey_session=hosted");
+        assert_eq!(
+            presented(&h, CookiePolicy { secure: true }).unwrap().value,
+            "hosted"
+        );
+    }
+
+    #[test]
+    fn cookie_attributes() {
+        let c = CookiePolicy { secure: true }.session_cookie("v".into(), Duration::days(1));
+        let text = c.to_string();
+        for part in [
+            "__Host-latchkey_session=v",
+            "HttpOnly",
+            "SameSite=Lax",
+            "Secure",
+            "Path=/",
+            "Max-Age=86400",
+        ] {
+            assert!(text.contains(part), "{text} lacks {part}");
+        }
+        assert!(!text.contains("Domain"));
+        let cleared = CookiePolicy { secure: false }.cleared_cookie().to_string();
+        assert!(
+            cleared.contains("Max-Age=0") && !cleared.contains("Secure"),
+            "{cleared}"
+        );
+    }
+}

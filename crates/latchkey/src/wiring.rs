@@ -1,0 +1,66 @@
+//! Builds the parts from settings: picks the store backend from the URL and
+//! puts the service together. The only place that knows every crate.
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use latchkey_core::{
+    clock::SystemClock,
+    password::{HashLimits, PasswordHasher},
+    service::AuthService,
+    session::SessionPolicy,
+    store::Store,
+};
+use latchkey_store_sql::SqliteStore;
+use time::Duration;
+
+use crate::config::redact_url;
+
+/// Opens the database named by `url` and brings its schema up to date.
+pub(crate) async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+    let shown = redact_url(url);
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(
+            SqliteStore::connect(url)
+                .await
+                .with_context(|| format!("cannot open database {shown}"))?,
+        )
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        bail!("PostgreSQL is not supported in this version yet (use sqlite://)");
+    } else {
+        bail!("unsupported database URL {shown} (use sqlite://PATH?mode=rwc)");
+    };
+    store
+        .migrate()
+        .await
+        .with_context(|| format!("cannot migrate database {shown}"))?;
+    Ok(store)
+}
+
+/// The service over `store`, with the hasher's dummy hash computed off the
+/// async executor.
+pub(crate) async fn auth_service(
+    store: Arc<dyn Store>,
+    session_ttl: Duration,
+    limits: HashLimits,
+) -> anyhow::Result<AuthService> {
+    let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(limits))
+        .await
+        .context("password hasher setup failed")??;
+    let policy = SessionPolicy {
+        ttl: session_ttl,
+        ..SessionPolicy::default()
+    };
+    Ok(AuthService::new(
+        store,
+        hasher,
+        Arc::new(SystemClock),
+        policy,
+    ))
+}
+
+/// The service for an admin command, with the database from `url`.
+pub(crate) async fn admin_service(url: &str) -> anyhow::Result<AuthService> {
+    let store = open_store(url).await?;
+    auth_service(store, SessionPolicy::default().ttl, HashLimits::default()).await
+}

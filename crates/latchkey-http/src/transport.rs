@@ -102,14 +102,14 @@ pub(crate) fn presented(headers: &HeaderMap, cookies: CookiePolicy) -> Option<Pr
 fn bearer_token(headers: &HeaderMap) -> Option<String> {
     let raw = headers.get(header::AUTHORIZATION)?;
     let bytes = raw.as_bytes();
-    let scheme_ok = bytes.len() >= 7 && bytes[..7].eq_ignore_ascii_case(b"bearer ");
-    if !scheme_ok {
+    let (scheme, rest) = match bytes.iter().position(|b| *b == b' ') {
+        Some(at) => (&bytes[..at], &bytes[at + 1..]),
+        None => (bytes, &b""[..]),
+    };
+    if !scheme.eq_ignore_ascii_case(b"bearer") {
         return None;
     }
-    let token = std::str::from_utf8(&bytes[7..])
-        .ok()
-        .map(str::trim)
-        .unwrap_or("");
+    let token = std::str::from_utf8(rest).ok().map(str::trim).unwrap_or("");
     if token.is_empty() || token.len() > MAX_CREDENTIAL_LEN {
         return Some(String::new());
     }
@@ -137,7 +137,7 @@ mod tests {
 
     #[test]
     fn garbled_bearer_never_falls_back_to_the_cookie() {
-        for bad in [&b"Bearer "[..], b"Bearer \xff\xfe"] {
+        for bad in [&b"Bearer "[..], b"Bearer", b"Bearer \xff\xfe"] {
             let mut h = with(header::AUTHORIZATION, bad);
             h.insert(
                 header::COOKIE,

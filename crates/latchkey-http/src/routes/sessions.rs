@@ -2,7 +2,7 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::{Path, State, rejection::PathRejection},
     http::StatusCode,
     response::{IntoResponse, Response},
 };
@@ -57,9 +57,12 @@ pub(crate) async fn revoke(
     State(state): State<AppState>,
     auth: Authenticated,
     jar: CookieJar,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Response, ApiError> {
-    let id: SessionId = id.parse().map_err(|_| ApiError::not_found())?;
+    let id: SessionId = id
+        .ok()
+        .and_then(|Path(id)| id.parse().ok())
+        .ok_or_else(ApiError::not_found)?;
     state.auth.revoke_session(&auth.caller, id).await?;
     count_revocations("user", 1);
     if id == auth.caller.session.id {

@@ -1,0 +1,19 @@
+//! End-to-end tests: the real `latchkey` binary on a loopback socket, driven
+//! over HTTP the way browsers and apps drive it. One test binary (every file
+//! under `tests/` would be another to build and link).
+
+// Helpers are `pub` for the sibling modules of this one binary.
+#![allow(unreachable_pub)]
+
+mod support;
+
+mod cli;
+mod config;
+mod csrf;
+mod errors;
+mod health;
+mod mobile;
+mod sessions;
+mod verify;
+mod walkthrough;
+mod web;

@@ -1,0 +1,333 @@
+//! Starting servers and talking to them.
+
+use std::{
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Child, Command, Output, Stdio},
+    sync::mpsc,
+    time::Duration,
+};
+
+use reqwest::{Client, Response, StatusCode, header::HeaderMap};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The binary under test, with no `LATCHKEY_*` variable of the caller's
+/// environment leaking into it.
+pub fn latchkey() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_latchkey"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("LATCHKEY_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("LATCHKEY_LOG", "info");
+    cmd
+}
+
+/// A running `latchkey serve` on its own temporary database.
+pub struct Server {
+    pub base: String,
+    child: Child,
+    dir: TempDir,
+    args: Vec<String>,
+}
+
+impl Server {
+    /// A server with the default configuration plus `args`.
+    pub fn start(args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut all = vec!["--database".to_owned(), database_url(dir.path())];
+        all.extend(args.iter().map(ToString::to_string));
+        let (child, base) = spawn(dir.path(), &all);
+        Self {
+            base,
+            child,
+            dir,
+            args: all,
+        }
+    }
+
+    /// A server with nothing but `--bind 127.0.0.1:0`, in a fresh working
+    /// directory: the embedded default database.
+    pub fn start_bare() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (child, base) = spawn(dir.path(), &[]);
+        Self {
+            base,
+            child,
+            dir,
+            args: Vec::new(),
+        }
+    }
+
+    /// The server's working directory.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the process and starts another on the same database.
+    pub fn restart(&mut self) {
+        self.stop();
+        let (child, base) = spawn(self.dir.path(), &self.args);
+        self.child = child;
+        self.base = base;
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// What the server has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    /// Runs a CLI command against this server's database.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        run_cli(self.dir.path(), args, stdin)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn database_url(dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", dir.join("latchkey.db").display())
+}
+
+fn spawn(dir: &Path, args: &[String]) -> (Child, String) {
+    let stderr = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("stderr.log"))
+        .expect("log file");
+    let mut child = latchkey()
+        .current_dir(dir)
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("start latchkey");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut lines = BufReader::new(stdout).lines();
+        if let Some(Ok(line)) = lines.next() {
+            let _ = tx.send(line);
+        }
+        // Keep draining so the server never blocks on a full pipe.
+        for _ in lines {}
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .unwrap_or_else(|_| {
+            let _ = child.kill();
+            let log = std::fs::read_to_string(dir.join("stderr.log")).unwrap_or_default();
+            panic!("server did not print its address; stderr:\n{log}")
+        });
+    let base = line
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{base}");
+    (child, base)
+}
+
+pub fn run_cli(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = latchkey();
+    cmd.current_dir(dir).args(args);
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("run latchkey");
+    if let Some(text) = stdin {
+        use std::io::Write;
+        let mut pipe = child.stdin.take().expect("stdin");
+        pipe.write_all(text.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("latchkey output")
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A plain client that keeps no cookies (so tests control every header).
+pub fn http() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// A browser-like client with a cookie jar.
+pub fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// A status, headers and JSON body, read in one go.
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub raw: String,
+}
+
+impl Reply {
+    pub async fn from(r: Response) -> Self {
+        let status = r.status();
+        let headers = r.headers().clone();
+        let raw = r.text().await.expect("body");
+        let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
+        Self {
+            status,
+            headers,
+            body,
+            raw,
+        }
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Every `Set-Cookie` header.
+    pub fn set_cookies(&self) -> Vec<String> {
+        self.headers
+            .get_all("set-cookie")
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Asserts the contract's error shape and returns the code.
+    #[track_caller]
+    pub fn error(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.raw);
+        assert_eq!(self.body["error"], code, "body: {}", self.raw);
+        assert!(self.body["message"].is_string(), "body: {}", self.raw);
+        assert!(
+            self.header("content-type")
+                .unwrap_or("")
+                .starts_with("application/json"),
+            "content-type of {}",
+            self.raw
+        );
+    }
+}
+
+pub async fn register(server: &Server, username: &str) -> Reply {
+    let r = http()
+        .post(server.url("/auth/register"))
+        .json(&json!({ "username": username, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("register");
+    Reply::from(r).await
+}
+
+/// A logged-in browser: its cookie jar holds the session; `csrf` is the
+/// token from the login response.
+pub struct WebUser {
+    pub client: Client,
+    pub csrf: String,
+    pub session_id: String,
+    pub user_id: String,
+}
+
+pub async fn web_login(server: &Server, username: &str) -> WebUser {
+    let client = browser();
+    let r = client
+        .post(server.url("/auth/login"))
+        .json(&json!({ "username": username, "password": PASSWORD }))
+        .send()
+        .await
+        .expect("login");
+    let reply = Reply::from(r).await;
+    assert_eq!(reply.status, 200, "{}", reply.raw);
+    WebUser {
+        client,
+        csrf: reply.body["csrf_token"]
+            .as_str()
+            .expect("csrf_token")
+            .to_owned(),
+        session_id: reply.body["session_id"]
+            .as_str()
+            .expect("session_id")
+            .to_owned(),
+        user_id: reply.body["user_id"].as_str().expect("user_id").to_owned(),
+    }
+}
+
+/// Logs an app in and returns its bearer token.
+pub async fn mobile_login(server: &Server, username: &str) -> String {
+    let r = http()
+        .post(server.url("/auth/login"))
+        .json(&json!({ "username": username, "password": PASSWORD, "client": "mobile" }))
+        .send()
+        .await
+        .expect("login");
+    let reply = Reply::from(r).await;
+    assert_eq!(reply.status, 200, "{}", reply.raw);
+    reply.body["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_owned()
+}
+
+/// `GET path` with a bearer token.
+pub async fn get_bearer(server: &Server, path: &str, token: &str) -> Reply {
+    Reply::from(
+        http()
+            .get(server.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await
+}
+
+/// `METHOD path` with a bearer token.
+pub async fn send_bearer(
+    server: &Server,
+    method: reqwest::Method,
+    path: &str,
+    token: &str,
+) -> Reply {
+    Reply::from(
+        http()
+            .request(method, server.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await
+}
+
+/// A user registered on `server` and logged in from an app.
+pub async fn user_with_token(server: &Server, username: &str) -> String {
+    assert_eq!(register(server, username).await.status, 201);
+    mobile_login(server, username).await
+}

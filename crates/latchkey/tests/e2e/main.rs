@@ -12,6 +12,7 @@ mod config;
 mod csrf;
 mod errors;
 mod health;
+mod limits;
 mod mobile;
 mod sessions;
 mod verify;

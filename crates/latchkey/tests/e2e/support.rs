@@ -33,20 +33,32 @@ pub struct Server {
     child: Child,
     dir: TempDir,
     args: Vec<String>,
+    env: Vec<(String, String)>,
 }
 
 impl Server {
     /// A server with the default configuration plus `args`.
     pub fn start(args: &[&str]) -> Self {
+        Self::start_with_env(args, &[])
+    }
+
+    /// A server with `args` and extra environment variables (for settings
+    /// that have no flag).
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut all = vec!["--database".to_owned(), database_url(dir.path())];
         all.extend(args.iter().map(ToString::to_string));
-        let (child, base) = spawn(dir.path(), &all);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let (child, base) = spawn(dir.path(), &all, &env);
         Self {
             base,
             child,
             dir,
             args: all,
+            env,
         }
     }
 
@@ -54,12 +66,13 @@ impl Server {
     /// directory: the embedded default database.
     pub fn start_bare() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (child, base) = spawn(dir.path(), &[]);
+        let (child, base) = spawn(dir.path(), &[], &[]);
         Self {
             base,
             child,
             dir,
             args: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -75,7 +88,7 @@ impl Server {
     /// Stops the process and starts another on the same database.
     pub fn restart(&mut self) {
         self.stop();
-        let (child, base) = spawn(self.dir.path(), &self.args);
+        let (child, base) = spawn(self.dir.path(), &self.args, &self.env);
         self.child = child;
         self.base = base;
     }
@@ -106,7 +119,7 @@ pub fn database_url(dir: &Path) -> String {
     format!("sqlite://{}?mode=rwc", dir.join("latchkey.db").display())
 }
 
-fn spawn(dir: &Path, args: &[String]) -> (Child, String) {
+fn spawn(dir: &Path, args: &[String], env: &[(String, String)]) -> (Child, String) {
     let stderr = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -116,6 +129,7 @@ fn spawn(dir: &Path, args: &[String]) -> (Child, String) {
         .current_dir(dir)
         .args(["serve", "--bind", "127.0.0.1:0"])
         .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)

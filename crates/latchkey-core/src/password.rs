@@ -15,6 +15,10 @@ use tokio::sync::Semaphore;
 
 use crate::{error::AuthError, secret::random_bytes, user::Password};
 
+/// Argon2 cost parameters, for callers that need other than the default
+/// (tests of the upgrade path, benchmarks).
+pub use argon2::Params as HashParams;
+
 /// Concurrency bounds for password hashing.
 #[derive(Debug, Clone, Copy)]
 pub struct HashLimits {

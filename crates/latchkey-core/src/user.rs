@@ -5,6 +5,7 @@ use std::fmt;
 
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
+use unicode_normalization::UnicodeNormalization;
 
 use crate::{error::AuthError, ids::UserId};
 
@@ -20,11 +21,13 @@ pub const PASSWORD_MAX_CHARS: usize = 1024;
 pub struct Username(String);
 
 impl Username {
-    /// Trims surrounding white space and refuses empty, overlong, or
-    /// white-space and control characters inside (they make names that look
-    /// alike but differ).
+    /// Trims surrounding white space, puts the name in Unicode NFC (so `é`
+    /// typed two ways is one name) and refuses empty, overlong, or white-space
+    /// and control characters inside (they make names that look alike but
+    /// differ).
     pub fn parse(raw: &str) -> Result<Self, AuthError> {
-        let name = raw.trim();
+        let nfc: String = raw.trim().nfc().collect();
+        let name = nfc.as_str();
         if name.is_empty() {
             return Err(AuthError::InvalidRequest(
                 "username must not be empty".into(),
@@ -48,10 +51,13 @@ impl Username {
         &self.0
     }
 
-    /// The case-insensitive form that must be unique: `Alice` and `alice`
-    /// are one user.
+    /// The form that must be unique: compatibility-normalised (NFKC: a
+    /// full-width `Ａ` is `A`) and case-folded through upper then lower case,
+    /// so that `Alice`/`alice`, `STRASSE`/`straße` and `ΣΑΣ`/`σασ` are each
+    /// one user. A plain `to_lowercase` misses the last two.
     pub fn key(&self) -> String {
-        self.0.to_lowercase()
+        let compat: String = self.0.nfkc().collect();
+        compat.to_uppercase().to_lowercase()
     }
 }
 
@@ -132,6 +138,21 @@ mod tests {
         let u = Username::parse("  Alice ").unwrap();
         assert_eq!(u.as_str(), "Alice");
         assert_eq!(u.key(), Username::parse("aLiCe").unwrap().key());
+    }
+
+    #[test]
+    fn keys_fold_case_and_normalise_unicode() {
+        let key = |s: &str| Username::parse(s).unwrap().key();
+        assert_eq!(key("ΣΑΣ"), key("σασ"));
+        assert_eq!(key("ΣΑΣ"), key("σας"));
+        assert_eq!(key("STRASSE"), key("straße"));
+        assert_eq!(key("Ａlice"), key("alice"));
+        assert_eq!(key("e\u{301}mile"), key("\u{e9}mile"));
+        assert_eq!(
+            Username::parse("e\u{301}mile").unwrap().as_str(),
+            "\u{e9}mile"
+        );
+        assert_ne!(key("alice"), key("alice2"));
     }
 
     #[test]

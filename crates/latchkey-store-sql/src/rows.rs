@@ -89,11 +89,19 @@ impl TryFrom<SessionRow> for Session {
             created_at: from_millis(r.created_at),
             last_seen_at: from_millis(r.last_seen_at),
             expires_at: from_millis(r.expires_at),
-            ip: r.ip.as_deref().and_then(|ip| ip.parse().ok()),
+            ip: r
+                .ip
+                .as_deref()
+                .map(|ip| ip.parse().map_err(|_| corrupt("session ip")))
+                .transpose()?,
             user_agent: r.user_agent,
             csrf_token: CsrfToken::from_stored(r.csrf_token),
             revoked_at: r.revoked_at.map(from_millis),
-            revoked_reason: r.revoked_reason.and_then(|s| s.parse().ok()),
+            revoked_reason: r
+                .revoked_reason
+                .as_deref()
+                .map(|s| s.parse().map_err(|()| corrupt("revocation reason")))
+                .transpose()?,
         })
     }
 }

@@ -64,10 +64,11 @@ pub(crate) async fn revoke(
         .and_then(|Path(id)| id.parse().ok())
         .ok_or_else(ApiError::not_found)?;
     state.auth.revoke_session(&auth.caller, id).await?;
-    count_revocations("user", 1);
     if id == auth.caller.session.id {
+        count_revocations("logout", 1);
         return Ok(ended(&auth, jar));
     }
+    count_revocations("user", 1);
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -419,3 +419,57 @@ async fn every_login_makes_a_new_session() {
         "both live, newest first"
     );
 }
+
+#[tokio::test]
+async fn a_weaker_stored_hash_is_upgraded_at_the_next_login() {
+    use latchkey_core::{
+        ids::UserId,
+        password::HashParams,
+        user::{Password, User},
+    };
+    let h = Harness::new().await;
+    let weak = PasswordHasher::with_params(
+        HashParams::new(1024, 1, 1, None).expect("params"),
+        HashLimits::default(),
+    )
+    .expect("hasher");
+    let old = weak
+        .hash(&Password::parse_new(PASSWORD).unwrap())
+        .await
+        .unwrap();
+    assert!(old.starts_with("$argon2id$v=19$m=1024,t=1,p=1$"), "{old}");
+    let name = Username::parse("legacy").unwrap();
+    let user = User {
+        id: UserId::new(),
+        username: name.clone(),
+        password_hash: old.clone(),
+        created_at: START_MS,
+    };
+    h.store.create_user(&user).await.unwrap();
+
+    // A failed login changes nothing; a successful one upgrades the hash.
+    let wrong = h
+        .svc
+        .login(
+            "legacy",
+            "wrong password",
+            ClientKind::Web,
+            ClientContext::default(),
+        )
+        .await;
+    assert!(matches!(wrong, Err(AuthError::InvalidCredentials)));
+    let unchanged = h.store.user_by_username(&name).await.unwrap().unwrap();
+    assert_eq!(unchanged.password_hash, old);
+
+    h.login("legacy").await;
+    let upgraded = h.store.user_by_username(&name).await.unwrap().unwrap();
+    assert!(
+        upgraded
+            .password_hash
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{}",
+        upgraded.password_hash
+    );
+    // And the new hash still verifies.
+    h.login("legacy").await;
+}

@@ -24,16 +24,32 @@ async fn the_database_never_holds_a_credential() {
             .unwrap(),
     )
     .await;
-    let cookie = r.set_cookies()[0].split(';').next().unwrap().split_once('=').unwrap().1.to_owned();
+    let cookie = r.set_cookies()[0]
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
     let mut files = Vec::new();
     for entry in std::fs::read_dir(server.dir()).unwrap() {
         let path = entry.unwrap().path();
-        if path.file_name().unwrap().to_string_lossy().starts_with("latchkey.db") {
+        if path
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("latchkey.db")
+        {
             files.push(std::fs::read(&path).unwrap());
         }
     }
     assert!(!files.is_empty());
-    let contains = |needle: &[u8]| files.iter().any(|f| f.windows(needle.len()).any(|w| w == needle));
+    let contains = |needle: &[u8]| {
+        files
+            .iter()
+            .any(|f| f.windows(needle.len()).any(|w| w == needle))
+    };
     // The user agent is stored (so the check can see the files at all)...
     assert!(contains(b"reqwest") || contains(b"alice"));
     // ...but no credential and no password is.
@@ -70,7 +86,8 @@ fn a_request_that_takes_too_long_is_a_503() {
     let server = Server::start_with_env(&[], &[("LATCHKEY_REQUEST_TIMEOUT", "1s")]);
     let addr = server.base.trim_start_matches("http://");
     let mut conn = TcpStream::connect(addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
     // Promise a body and never send it.
     conn.write_all(
         b"POST /auth/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
@@ -92,7 +109,10 @@ async fn a_login_burst_beyond_the_hash_bound_is_refused_fast() {
     // which is what makes them cost the same as real ones).
     let server = Server::start_with_env(
         &[],
-        &[("LATCHKEY_PASSWORD_HASH_CONCURRENCY", "1"), ("LATCHKEY_PASSWORD_HASH_QUEUE", "0")],
+        &[
+            ("LATCHKEY_PASSWORD_HASH_CONCURRENCY", "1"),
+            ("LATCHKEY_PASSWORD_HASH_QUEUE", "0"),
+        ],
     );
     let mut attempts = tokio::task::JoinSet::new();
     for i in 0..8 {

@@ -1,6 +1,7 @@
 //! The middleware around every route, outermost first:
 //! sensitive-header redaction → request id → tracing → metrics → response
-//! hygiene (headers, error envelope) → panic catcher → timeout → body limit.
+//! hygiene (headers, error envelope) → panic catcher → header limits →
+//! timeout → body limit.
 
 use std::{any::Any, time::Instant};
 
@@ -41,6 +42,7 @@ pub(crate) fn apply(router: Router<AppState>, state: &AppState) -> Router<AppSta
             StatusCode::SERVICE_UNAVAILABLE,
             http.request_timeout,
         ))
+        .layer(middleware::from_fn(limit_headers))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::map_response(hygiene))
         .layer(middleware::from_fn(track_metrics))
@@ -60,6 +62,30 @@ pub(crate) fn apply(router: Router<AppState>, state: &AppState) -> Router<AppSta
             header::SET_COOKIE,
             HeaderName::from_static(CSRF_HEADER),
         ]))
+}
+
+/// Most header bytes (names and values) a request may carry. Generous for a
+/// browser with a full cookie jar; hyper's own, larger limit answers with an
+/// empty 431 above this one.
+const MAX_HEADER_BYTES: usize = 32 * 1024;
+/// Most header fields a request may carry.
+const MAX_HEADERS: usize = 64;
+
+async fn limit_headers(req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "invalid_request",
+            "request headers are too large",
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 async fn tag_route(matched: Option<MatchedPath>, req: Request, next: Next) -> Response {

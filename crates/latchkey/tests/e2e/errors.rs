@@ -12,7 +12,7 @@ struct Case {
     name: &'static str,
     method: Method,
     path: &'static str,
-    headers: Vec<(&'static str, HeaderValue)>,
+    headers: Vec<(String, HeaderValue)>,
     body: Vec<u8>,
     status: u16,
     code: &'static str,
@@ -29,7 +29,10 @@ fn json_case(
         name,
         method: Method::POST,
         path,
-        headers: vec![("content-type", HeaderValue::from_static("application/json"))],
+        headers: vec![(
+            "content-type".into(),
+            HeaderValue::from_static("application/json"),
+        )],
         body: body.as_bytes().to_vec(),
         status,
         code,
@@ -41,7 +44,7 @@ fn header_case(name: &'static str, header: &'static str, value: &[u8]) -> Case {
         name,
         method: Method::GET,
         path: "/auth/me",
-        headers: vec![(header, HeaderValue::from_bytes(value).unwrap())],
+        headers: vec![(header.into(), HeaderValue::from_bytes(value).unwrap())],
         body: Vec::new(),
         status: 401,
         code: "unauthenticated",
@@ -57,6 +60,7 @@ fn cases() -> Vec<Case> {
     let huge = format!(r#"{{"username":"x","password":"{}"}}"#, "p".repeat(200_000));
     let long_token = format!("Bearer {}", "A".repeat(10_000));
     let long_cookie = format!("latchkey_session={}", "A".repeat(8_000));
+    let big_header = "h".repeat(40 * 1024);
     let many_cookies = (0..200)
         .map(|i| format!("c{i}=v"))
         .collect::<Vec<_>>()
@@ -75,7 +79,10 @@ fn cases() -> Vec<Case> {
             name: "login as text/plain",
             method: Method::POST,
             path: "/auth/login",
-            headers: vec![("content-type", HeaderValue::from_static("text/plain"))],
+            headers: vec![(
+                "content-type".into(),
+                HeaderValue::from_static("text/plain"),
+            )],
             body: br#"{"username":"a","password":"b"}"#.to_vec(),
             status: 400,
             code: "invalid_request",
@@ -184,7 +191,10 @@ fn cases() -> Vec<Case> {
             name: "non-utf8 body",
             method: Method::POST,
             path: "/auth/login",
-            headers: vec![("content-type", HeaderValue::from_static("application/json"))],
+            headers: vec![(
+                "content-type".into(),
+                HeaderValue::from_static("application/json"),
+            )],
             body: b"{\"username\":\"\xff\xfe\",\"password\":\"x\"}".to_vec(),
             status: 400,
             code: "invalid_request",
@@ -203,6 +213,29 @@ fn cases() -> Vec<Case> {
             "cookie",
             b"latchkey_session=AAAAAAAAAAAAAAAAAAAA",
         ),
+        Case {
+            name: "headers over the cap",
+            method: Method::GET,
+            path: "/auth/me",
+            headers: vec![(
+                "x-padding".into(),
+                HeaderValue::from_str(&big_header).unwrap(),
+            )],
+            body: Vec::new(),
+            status: 431,
+            code: "invalid_request",
+        },
+        Case {
+            name: "too many headers",
+            method: Method::GET,
+            path: "/auth/me",
+            headers: (0..70)
+                .map(|i| (format!("x-h{i}"), HeaderValue::from_static("v")))
+                .collect(),
+            body: Vec::new(),
+            status: 431,
+            code: "invalid_request",
+        },
         Case {
             name: "unknown route",
             method: Method::GET,
@@ -254,7 +287,7 @@ async fn bad_input_gets_the_contract_error_and_never_a_5xx() {
             .request(case.method.clone(), server.url(case.path))
             .body(case.body.clone());
         for (k, v) in &case.headers {
-            req = req.header(*k, v.clone());
+            req = req.header(k.as_str(), v.clone());
         }
         let r = Reply::from(req.send().await.unwrap()).await;
         assert!(

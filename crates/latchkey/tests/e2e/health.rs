@@ -64,3 +64,11 @@ async fn metrics_count_requests_logins_and_revocations() {
         assert!(text.contains(needle), "metrics lack {needle}:\n{text}");
     }
 }
+
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    let mut server = Server::start(&[]);
+    let status = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(server.log().contains("shut down"), "{}", server.log());
+}

@@ -10,7 +10,9 @@
 //! - [`csrf`]: the per-session CSRF secret and its constant-time check.
 //! - [`session`]: sessions, the client they belong to and why they end.
 //! - [`strategy`]: the four ways a deployment keeps clients logged in.
+//! - [`revocation`]: the deny-list of revoked sessions the JWT strategies check.
 //! - [`keys`]: the signing keys the JWT strategies use.
+//! - [`token`]: JWT claims, signing and pinned-algorithm verification.
 //! - [`store`]: the traits a storage backend implements.
 //! - [`error`]: the domain's errors.
 //! - [`service`]: [`AuthService`](service::AuthService), the use cases.
@@ -23,11 +25,13 @@ pub mod error;
 pub mod ids;
 pub mod keys;
 pub mod password;
+pub mod revocation;
 pub mod secret;
 pub mod service;
 pub mod session;
 pub mod store;
 pub mod strategy;
+pub mod token;
 pub mod user;
 
 pub use error::{AuthError, StoreError};

@@ -39,6 +39,10 @@ pub trait SessionStore: Send + Sync {
         &self,
         hash: &TokenHash,
     ) -> Result<Option<(Session, Username)>, StoreError>;
+    /// The session with public id `id`, with its owner's username,
+    /// whatever its state.
+    async fn session_by_id(&self, id: SessionId)
+    -> Result<Option<(Session, Username)>, StoreError>;
     /// A user's sessions that are neither revoked nor expired at `now`,
     /// newest first.
     async fn active_sessions(
@@ -57,14 +61,21 @@ pub trait SessionStore: Send + Sync {
         at: OffsetDateTime,
         reason: RevocationReason,
     ) -> Result<bool, StoreError>;
-    /// Revokes every active session of `user` except `keep`; returns how many.
+    /// Revokes every active session of `user` except `keep`; returns the
+    /// ids of those it revoked.
     async fn revoke_user_sessions(
         &self,
         user: UserId,
         keep: Option<SessionId>,
         at: OffsetDateTime,
         reason: RevocationReason,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<Vec<SessionId>, StoreError>;
+    /// Sessions revoked at or after `since`, with their revocation times:
+    /// how a node learns of revocations made elsewhere.
+    async fn revocations_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(SessionId, OffsetDateTime)>, StoreError>;
     /// Deletes sessions that expired before `before`; returns how many.
     async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 }
@@ -74,6 +85,9 @@ pub trait SessionStore: Send + Sync {
 pub trait KeyStore: Send + Sync {
     /// Adds a key.
     async fn insert_key(&self, key: &SigningKey) -> Result<(), StoreError>;
+    /// Retires every signing key at `at` and adds `key` as the new signer,
+    /// in one transaction.
+    async fn rotate_key(&self, key: &SigningKey, at: OffsetDateTime) -> Result<(), StoreError>;
     /// Every key, oldest first.
     async fn keys(&self) -> Result<Vec<SigningKey>, StoreError>;
 }

@@ -3,6 +3,9 @@
 use std::{fmt, str::FromStr};
 
 use serde::Deserialize;
+use time::Duration;
+
+use crate::keys::KeyAlgorithm;
 
 /// One per deployment; see the strategy table of the API contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
@@ -38,11 +41,16 @@ impl Strategy {
         }
     }
 
-    /// Whether this build can serve the strategy. The JWT strategies are
-    /// accepted by the parser so that configuration written for them gets a
-    /// clear refusal at start instead of a parse error.
+    /// Whether this build can serve the strategy. Strategies still being
+    /// built are accepted by the parser so that configuration written for
+    /// them gets a clear refusal at start instead of a parse error.
     pub fn is_available(self) -> bool {
-        matches!(self, Self::Session)
+        matches!(self, Self::Session | Self::StatefulJwt)
+    }
+
+    /// Whether the credential is a JWT.
+    pub fn uses_jwt(self) -> bool {
+        !matches!(self, Self::Session)
     }
 }
 
@@ -61,6 +69,36 @@ impl FromStr for Strategy {
 impl fmt::Display for Strategy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// How the deployment's strategy issues and checks credentials.
+#[derive(Debug, Clone)]
+pub struct StrategyConfig {
+    /// Which strategy.
+    pub strategy: Strategy,
+    /// Lifetime of access tokens in `access-refresh` and `auto-refresh`.
+    pub access_ttl: Duration,
+    /// Clock skew tolerated on `exp` and `nbf`.
+    pub leeway: Duration,
+    /// `iss` and `aud` of every token.
+    pub issuer: String,
+    /// Algorithm of newly made signing keys.
+    pub algorithm: KeyAlgorithm,
+    /// How long a session record read for `stateful-jwt` is reused.
+    pub cache_ttl: Duration,
+}
+
+impl Default for StrategyConfig {
+    fn default() -> Self {
+        Self {
+            strategy: Strategy::Session,
+            access_ttl: Duration::minutes(5),
+            leeway: Duration::seconds(5),
+            issuer: "latchkey".to_owned(),
+            algorithm: KeyAlgorithm::EdDsa,
+            cache_ttl: Duration::seconds(30),
+        }
     }
 }
 

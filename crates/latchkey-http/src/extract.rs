@@ -59,7 +59,7 @@ pub(crate) async fn authenticate(
         .await
         .map_err(|e| ApiError::from(e).for_bearer(bearer))?;
     if needs_csrf {
-        csrf::check_token(&parts.headers, &caller.session.csrf_token)?;
+        csrf::check_token(&parts.headers, &caller.csrf_token)?;
     }
     Ok(Authenticated {
         caller,

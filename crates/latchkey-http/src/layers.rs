@@ -131,8 +131,11 @@ async fn hygiene(res: Response) -> Response {
     };
     let headers = res.headers_mut();
     // Responses here carry credentials, CSRF tokens or per-user data: no
-    // cache anywhere may keep them.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // cache anywhere may keep them. Only a route that knows better (the
+    // public key set) sets its own.
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -116,15 +116,16 @@ pub(crate) struct KeyRow {
     retired_at: Option<i64>,
 }
 
-impl From<KeyRow> for SigningKey {
-    fn from(r: KeyRow) -> Self {
-        SigningKey {
+impl TryFrom<KeyRow> for SigningKey {
+    type Error = StoreError;
+    fn try_from(r: KeyRow) -> Result<Self, StoreError> {
+        Ok(SigningKey {
+            algorithm: r.algorithm.parse().map_err(|_| corrupt("key algorithm"))?,
             kid: r.kid,
-            algorithm: r.algorithm,
             private_der: r.private_der,
             public_key: r.public_key,
             created_at: from_millis(r.created_at),
             retired_at: r.retired_at.map(from_millis),
-        }
+        })
     }
 }

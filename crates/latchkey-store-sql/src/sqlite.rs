@@ -5,7 +5,7 @@ use std::{str::FromStr, time::Duration};
 use async_trait::async_trait;
 use latchkey_core::{
     StoreError,
-    clock::to_millis,
+    clock::{from_millis, to_millis},
     ids::{SessionId, UserId},
     keys::SigningKey,
     secret::TokenHash,
@@ -144,6 +144,24 @@ impl SessionStore for SqliteStore {
             .transpose()
     }
 
+    async fn session_by_id(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(Session, Username)>, StoreError> {
+        const SQL: &str = concat!(
+            "SELECT ",
+            session_columns!(),
+            ", u.username FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?"
+        );
+        sqlx::query_as::<_, SessionRow>(SQL)
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(from_sqlx)?
+            .map(SessionRow::into_session_with_user)
+            .transpose()
+    }
+
     async fn active_sessions(
         &self,
         user: UserId,
@@ -204,22 +222,49 @@ impl SessionStore for SqliteStore {
         keep: Option<SessionId>,
         at: OffsetDateTime,
         reason: RevocationReason,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
+    ) -> Result<Vec<SessionId>, StoreError> {
+        let keep = keep.map(|k| k.to_string());
+        let ids: Vec<(String,)> = sqlx::query_as(
             "UPDATE sessions SET revoked_at = ?, revoked_reason = ? \
              WHERE user_id = ? AND revoked_at IS NULL AND expires_at > ? \
-             AND (? IS NULL OR id <> ?)",
+             AND (? IS NULL OR id <> ?) RETURNING id",
         )
         .bind(to_millis(at))
         .bind(reason.as_str())
         .bind(user.to_string())
         .bind(to_millis(at))
-        .bind(keep.map(|k| k.to_string()))
-        .bind(keep.map(|k| k.to_string()))
-        .execute(&self.pool)
+        .bind(keep.as_deref())
+        .bind(keep.as_deref())
+        .fetch_all(&self.pool)
         .await
         .map_err(from_sqlx)?;
-        Ok(done.rows_affected())
+        ids.into_iter()
+            .map(|(id,)| {
+                id.parse()
+                    .map_err(|_| StoreError::Corrupt("session id".into()))
+            })
+            .collect()
+    }
+
+    async fn revocations_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(SessionId, OffsetDateTime)>, StoreError> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT id, revoked_at FROM sessions WHERE revoked_at >= ? ORDER BY revoked_at",
+        )
+        .bind(to_millis(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        rows.into_iter()
+            .map(|(id, at)| {
+                let id = id
+                    .parse()
+                    .map_err(|_| StoreError::Corrupt("session id".into()))?;
+                Ok((id, from_millis(at)))
+            })
+            .collect()
     }
 
     async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
@@ -235,24 +280,26 @@ impl SessionStore for SqliteStore {
 #[async_trait]
 impl KeyStore for SqliteStore {
     async fn insert_key(&self, key: &SigningKey) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO signing_keys (kid, algorithm, private_der, public_key, created_at, retired_at) \
-             VALUES (?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&key.kid)
-        .bind(&key.algorithm)
-        .bind(key.private_der.as_slice())
-        .bind(key.public_key.as_slice())
-        .bind(to_millis(key.created_at))
-        .bind(key.retired_at.map(to_millis))
-        .execute(&self.pool)
-        .await
-        .map_err(from_sqlx)?;
-        Ok(())
+        insert_key(&self.pool, key).await
+    }
+
+    async fn rotate_key(&self, key: &SigningKey, at: OffsetDateTime) -> Result<(), StoreError> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(from_sqlx)?;
+        sqlx::query("UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL")
+            .bind(to_millis(at))
+            .execute(&mut *tx)
+            .await
+            .map_err(from_sqlx)?;
+        insert_key(&mut *tx, key).await?;
+        tx.commit().await.map_err(from_sqlx)
     }
 
     async fn keys(&self) -> Result<Vec<SigningKey>, StoreError> {
-        Ok(sqlx::query_as::<_, KeyRow>(
+        sqlx::query_as::<_, KeyRow>(
             "SELECT kid, algorithm, private_der, public_key, created_at, retired_at \
              FROM signing_keys ORDER BY created_at, kid",
         )
@@ -260,9 +307,29 @@ impl KeyStore for SqliteStore {
         .await
         .map_err(from_sqlx)?
         .into_iter()
-        .map(SigningKey::from)
-        .collect())
+        .map(SigningKey::try_from)
+        .collect()
     }
+}
+
+async fn insert_key<'c>(
+    db: impl sqlx::Executor<'c, Database = sqlx::Sqlite>,
+    key: &SigningKey,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO signing_keys (kid, algorithm, private_der, public_key, created_at, retired_at) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&key.kid)
+    .bind(key.algorithm.as_str())
+    .bind(key.private_der.as_slice())
+    .bind(key.public_key.as_slice())
+    .bind(to_millis(key.created_at))
+    .bind(key.retired_at.map(to_millis))
+    .execute(db)
+    .await
+    .map_err(from_sqlx)?;
+    Ok(())
 }
 
 #[async_trait]

@@ -23,7 +23,7 @@ pub(crate) enum Command {
     /// Manage users.
     #[command(subcommand)]
     Users(UsersCommand),
-    /// Inspect signing keys.
+    /// Manage signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
     /// Validate configuration.
@@ -100,8 +100,13 @@ pub(crate) enum UsersCommand {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum KeysCommand {
-    /// List signing keys.
+    /// List signing keys and their state.
     List {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Make a new signing key; the old ones verify until their tokens expire.
+    Rotate {
         #[command(flatten)]
         store: StoreArgs,
     },

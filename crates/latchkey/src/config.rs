@@ -7,7 +7,12 @@ use std::{fmt, net::SocketAddr, path::Path, str::FromStr};
 
 use anyhow::{Context, bail};
 use ipnet::IpNet;
-use latchkey_core::{duration::HumanDuration, password::HashLimits, strategy::Strategy};
+use latchkey_core::{
+    duration::HumanDuration,
+    keys::KeyAlgorithm,
+    password::HashLimits,
+    strategy::{Strategy, StrategyConfig},
+};
 use latchkey_http::CookieSecure;
 use serde::Deserialize;
 
@@ -35,6 +40,11 @@ struct FileConfig {
     password_hash_concurrency: Option<usize>,
     password_hash_queue: Option<usize>,
     log_format: Option<String>,
+    jwt_algorithm: Option<String>,
+    jwt_issuer: Option<String>,
+    clock_leeway: Option<String>,
+    session_cache_ttl: Option<String>,
+    key_poll_interval: Option<String>,
 }
 
 /// How log lines are written to stderr.
@@ -69,6 +79,11 @@ pub(crate) struct Settings {
     pub(crate) body_limit: usize,
     pub(crate) hash_limits: HashLimits,
     pub(crate) log_format: LogFormat,
+    pub(crate) jwt_algorithm: KeyAlgorithm,
+    pub(crate) jwt_issuer: String,
+    pub(crate) clock_leeway: HumanDuration,
+    pub(crate) session_cache_ttl: HumanDuration,
+    pub(crate) key_poll_interval: HumanDuration,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -220,7 +235,51 @@ impl Settings {
                 env_or("log_format", file.log_format)?,
                 "pretty",
             )?,
+            jwt_algorithm: parse(
+                "jwt_algorithm",
+                env_or("jwt_algorithm", file.jwt_algorithm)?,
+                "EdDSA",
+            )?,
+            jwt_issuer: env_or("jwt_issuer", file.jwt_issuer)?
+                .unwrap_or_else(|| "latchkey".to_owned()),
+            clock_leeway: parse(
+                "clock_leeway",
+                env_or("clock_leeway", file.clock_leeway)?,
+                "5s",
+            )?,
+            session_cache_ttl: parse(
+                "session_cache_ttl",
+                env_or("session_cache_ttl", file.session_cache_ttl)?,
+                "30s",
+            )?,
+            key_poll_interval: parse(
+                "key_poll_interval",
+                env_or("key_poll_interval", file.key_poll_interval)?,
+                "10s",
+            )?,
         })
+    }
+
+    /// The settings of admin commands: their `--database`/`--config` (or
+    /// `LATCHKEY_DATABASE`/`LATCHKEY_CONFIG`), the file, and the
+    /// environment variables of settings without a flag.
+    pub(crate) fn for_admin(store: &StoreArgs) -> anyhow::Result<Self> {
+        Self::resolve(&ServeArgs {
+            store: store.clone(),
+            ..ServeArgs::default()
+        })
+    }
+
+    /// How the strategy issues and checks credentials.
+    pub(crate) fn strategy_config(&self) -> StrategyConfig {
+        StrategyConfig {
+            strategy: self.strategy,
+            access_ttl: self.access_ttl.as_time(),
+            leeway: self.clock_leeway.as_time(),
+            issuer: self.jwt_issuer.clone(),
+            algorithm: self.jwt_algorithm,
+            cache_ttl: self.session_cache_ttl.as_time(),
+        }
     }
 }
 
@@ -270,7 +329,20 @@ impl fmt::Display for Settings {
             LogFormat::Pretty => "pretty",
             LogFormat::Json => "json",
         };
-        write!(f, "log_format = {log:?}")
+        writeln!(f, "log_format = {log:?}")?;
+        writeln!(f, "jwt_algorithm = {:?}", self.jwt_algorithm.as_str())?;
+        writeln!(f, "jwt_issuer = {:?}", self.jwt_issuer)?;
+        writeln!(f, "clock_leeway = {:?}", self.clock_leeway.to_string())?;
+        writeln!(
+            f,
+            "session_cache_ttl = {:?}",
+            self.session_cache_ttl.to_string()
+        )?;
+        write!(
+            f,
+            "key_poll_interval = {:?}",
+            self.key_poll_interval.to_string()
+        )
     }
 }
 

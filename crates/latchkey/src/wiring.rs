@@ -3,18 +3,16 @@
 
 use std::sync::Arc;
 
+use crate::{
+    cli::StoreArgs,
+    config::{Settings, redact_url},
+};
 use anyhow::{Context, bail};
 use latchkey_core::{
-    clock::SystemClock,
-    password::{HashLimits, PasswordHasher},
-    service::AuthService,
-    session::SessionPolicy,
+    clock::SystemClock, password::PasswordHasher, service::AuthService, session::SessionPolicy,
     store::Store,
 };
 use latchkey_store_sql::SqliteStore;
-use time::Duration;
-
-use crate::config::redact_url;
 
 /// Opens the database named by `url` and brings its schema up to date.
 pub(crate) async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
@@ -41,26 +39,30 @@ pub(crate) async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
 /// async executor.
 pub(crate) async fn auth_service(
     store: Arc<dyn Store>,
-    session_ttl: Duration,
-    limits: HashLimits,
+    settings: &Settings,
 ) -> anyhow::Result<AuthService> {
+    let limits = settings.hash_limits;
     let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(limits))
         .await
         .context("password hasher setup failed")??;
     let policy = SessionPolicy {
-        ttl: session_ttl,
+        ttl: settings.session_ttl.as_time(),
         ..SessionPolicy::default()
     };
-    Ok(AuthService::new(
+    AuthService::start(
         store,
         hasher,
         Arc::new(SystemClock),
         policy,
-    ))
+        settings.strategy_config(),
+    )
+    .await
+    .context("cannot start the service")
 }
 
-/// The service for an admin command, with the database from `url`.
-pub(crate) async fn admin_service(url: &str) -> anyhow::Result<AuthService> {
-    let store = open_store(url).await?;
-    auth_service(store, SessionPolicy::default().ttl, HashLimits::default()).await
+/// The service for an admin command.
+pub(crate) async fn admin_service(args: &StoreArgs) -> anyhow::Result<AuthService> {
+    let settings = Settings::for_admin(args)?;
+    let store = open_store(&settings.database).await?;
+    auth_service(store, &settings).await
 }

@@ -96,11 +96,12 @@ pub(crate) async fn login(
         .increment(1);
     let login = result?;
     let session = &login.session;
-    let lifetime = session.expires_at - state.auth.now();
+    let credentials = &login.credentials;
+    let lifetime = credentials.access_expires_at - state.auth.now();
     match kind {
         ClientKind::Web => {
             let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
-            let jar = jar.add(cookies.session_cookie(login.token.expose().to_owned(), lifetime));
+            let jar = jar.add(cookies.session_cookie(credentials.access.clone(), lifetime));
             let body = WebLogin {
                 user_id: session.user_id.to_string(),
                 username: login.username.to_string(),
@@ -111,7 +112,7 @@ pub(crate) async fn login(
             Ok((jar, Json(body)).into_response())
         }
         ClientKind::Mobile => Ok(Json(MobileLogin {
-            access_token: login.token.expose().to_owned(),
+            access_token: credentials.access.clone(),
             token_type: "Bearer",
             expires_in: lifetime.whole_seconds(),
         })

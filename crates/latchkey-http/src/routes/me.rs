@@ -1,11 +1,11 @@
 //! The caller and their current session.
 
-use axum::Json;
+use axum::{Json, extract::State};
 use latchkey_core::session::ClientKind;
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use crate::extract::Authenticated;
+use crate::{error::ApiError, extract::Authenticated, state::AppState};
 
 #[derive(Serialize)]
 pub(crate) struct Me {
@@ -17,9 +17,9 @@ pub(crate) struct Me {
 impl From<&Authenticated> for Me {
     fn from(auth: &Authenticated) -> Self {
         Self {
-            user_id: auth.caller.user_id().to_string(),
+            user_id: auth.caller.user_id.to_string(),
             username: auth.caller.username.to_string(),
-            session_id: auth.caller.session.id.to_string(),
+            session_id: auth.caller.session_id.to_string(),
         }
     }
 }
@@ -48,9 +48,12 @@ pub(crate) struct CurrentSession {
 }
 
 /// `GET /auth/session`: how a reloaded page gets its CSRF token back.
-pub(crate) async fn session(auth: Authenticated) -> Json<CurrentSession> {
-    let s = &auth.caller.session;
-    Json(CurrentSession {
+pub(crate) async fn session(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<CurrentSession>, ApiError> {
+    let s = state.auth.current_session(&auth.caller).await?;
+    Ok(Json(CurrentSession {
         id: s.id.to_string(),
         user_id: s.user_id.to_string(),
         username: auth.caller.username.to_string(),
@@ -61,5 +64,5 @@ pub(crate) async fn session(auth: Authenticated) -> Json<CurrentSession> {
         ip: s.ip.map(|ip| ip.to_string()),
         user_agent: s.user_agent.clone(),
         csrf_token: (s.client == ClientKind::Web).then(|| s.csrf_token.expose().to_owned()),
-    })
+    }))
 }

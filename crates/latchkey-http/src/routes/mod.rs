@@ -1,6 +1,7 @@
 //! Routes, one module per resource.
 
 mod health;
+mod jwks;
 mod login;
 mod me;
 mod sessions;
@@ -25,6 +26,7 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/auth/sessions", get(sessions::list))
         .route("/auth/sessions/{id}", delete(sessions::revoke))
         .route("/auth/verify", get(verify::verify))
+        .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

@@ -33,7 +33,7 @@ pub(crate) async fn list(
     auth: Authenticated,
 ) -> Result<Json<Vec<SessionView>>, ApiError> {
     let sessions = state.auth.sessions(&auth.caller).await?;
-    let current = auth.caller.session.id;
+    let current = auth.caller.session_id;
     Ok(Json(
         sessions
             .into_iter()
@@ -64,7 +64,7 @@ pub(crate) async fn revoke(
         .and_then(|Path(id)| id.parse().ok())
         .ok_or_else(ApiError::not_found)?;
     state.auth.revoke_session(&auth.caller, id).await?;
-    if id == auth.caller.session.id {
+    if id == auth.caller.session_id {
         count_revocations("logout", 1);
         return Ok(ended(&auth, jar));
     }

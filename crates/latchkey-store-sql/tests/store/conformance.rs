@@ -368,7 +368,7 @@ pub(crate) async fn revoke_user_sessions_without_keep(store: Arc<dyn Store>) {
         .revoke_user_sessions(alice.id, None, now, RevocationReason::LogoutAll)
         .await
         .unwrap();
-    assert_eq!(n, 3, "only Alice's live sessions count");
+    assert_eq!(n.len(), 3, "only Alice's live sessions count");
 
     for s in &live {
         let after = stored(&store, &s.token_hash).await;
@@ -397,7 +397,7 @@ pub(crate) async fn revoke_user_sessions_without_keep(store: Arc<dyn Store>) {
         .revoke_user_sessions(alice.id, None, now, RevocationReason::LogoutAll)
         .await
         .unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(n.len(), 0);
 }
 
 pub(crate) async fn revoke_user_sessions_with_keep(store: Arc<dyn Store>) {
@@ -419,7 +419,7 @@ pub(crate) async fn revoke_user_sessions_with_keep(store: Arc<dyn Store>) {
         )
         .await
         .unwrap();
-    assert_eq!(n, 2);
+    assert_eq!(n.len(), 2);
 
     for s in [&a, &c] {
         let after = stored(&store, &s.token_hash).await;
@@ -439,12 +439,12 @@ pub(crate) async fn revoke_user_sessions_with_keep(store: Arc<dyn Store>) {
         .revoke_user_sessions(alice.id, Some(keep.id), now, RevocationReason::Admin)
         .await
         .unwrap();
-    assert_eq!(n, 0);
+    assert_eq!(n.len(), 0);
     let n = store
         .revoke_user_sessions(alice.id, Some(bobs.id), now, RevocationReason::Admin)
         .await
         .unwrap();
-    assert_eq!(n, 1);
+    assert_eq!(n.len(), 1);
     let after = stored(&store, &keep.token_hash).await;
     assert_eq!(after.revoked_reason, Some(RevocationReason::Admin));
     assert_same_session(&stored(&store, &bobs.token_hash).await, &bobs);

@@ -6,7 +6,7 @@ use std::{net::IpAddr, sync::Arc};
 use latchkey_core::{
     csrf::CsrfToken,
     ids::{SessionId, UserId},
-    keys::SigningKey,
+    keys::{KeyAlgorithm, SigningKey},
     secret::{SecretToken, TokenHash},
     session::{ClientKind, Session},
     store::Store,
@@ -134,7 +134,7 @@ pub(crate) fn assert_same_user(actual: &User, expected: &User) {
 /// A signing key made at `created_at` (a real Ed25519 key, so the byte
 /// fields are realistic).
 pub(crate) fn key(created_at: OffsetDateTime) -> SigningKey {
-    SigningKey::generate_ed25519(created_at).expect("signing key")
+    SigningKey::generate(KeyAlgorithm::EdDsa, created_at).expect("signing key")
 }
 
 /// Asserts every field of two keys is equal.

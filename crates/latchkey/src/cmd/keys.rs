@@ -1,28 +1,27 @@
 //! `latchkey keys …`.
 
-use crate::{cli::KeysCommand, config::database_url, telemetry, wiring::open_store};
+use crate::{cli::KeysCommand, telemetry, wiring::admin_service};
 
 pub(crate) async fn run(cmd: KeysCommand) -> anyhow::Result<()> {
     telemetry::init(crate::config::LogFormat::Pretty, "warn");
     match cmd {
         KeysCommand::List { store } => {
-            let store = open_store(&database_url(&store)?).await?;
-            let keys = store.keys().await?;
-            if keys.is_empty() {
-                println!("no signing keys yet (the server makes one on first start)");
-            }
-            for key in keys {
-                let state = if key.retired_at.is_some() {
-                    "retired"
-                } else {
-                    "active"
-                };
+            let auth = admin_service(&store).await?;
+            for (key, state) in auth.list_keys().await? {
                 println!(
-                    "{}\t{}\t{}\t{state}",
-                    key.kid, key.algorithm, key.created_at
+                    "{}\t{}\t{}\t{}",
+                    key.kid,
+                    key.algorithm,
+                    key.created_at,
+                    state.as_str()
                 );
             }
-            Ok(())
+        }
+        KeysCommand::Rotate { store } => {
+            let auth = admin_service(&store).await?;
+            let kid = auth.rotate_key().await?;
+            println!("new signing key {kid}; older keys verify until their tokens expire");
         }
     }
+    Ok(())
 }

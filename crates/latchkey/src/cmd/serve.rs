@@ -17,11 +17,7 @@ pub(crate) async fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(args)?;
     telemetry::init(settings.log_format, "info,sqlx=warn");
     let store = wiring::open_store(&settings.database).await?;
-    let auth =
-        wiring::auth_service(store, settings.session_ttl.as_time(), settings.hash_limits).await?;
-    if auth.ensure_signing_key().await? {
-        tracing::info!("generated a new signing key");
-    }
+    let auth = wiring::auth_service(store, &settings).await?;
     let http = HttpConfig {
         cookie_secure: settings.cookie_secure,
         trusted_proxies: settings.trusted_proxies.clone(),
@@ -29,6 +25,7 @@ pub(crate) async fn run(args: &ServeArgs) -> anyhow::Result<()> {
         body_limit: settings.body_limit,
     };
     let state = AppState::new(auth.clone(), http, Some(metrics_recorder()?));
+    let shutdown = shutdown_signal()?;
     let listener = TcpListener::bind(settings.bind)
         .await
         .with_context(|| format!("cannot listen on {}", settings.bind))?;
@@ -39,8 +36,10 @@ pub(crate) async fn run(args: &ServeArgs) -> anyhow::Result<()> {
     writeln!(out, "listening on http://{addr}")?;
     out.flush()?;
     drop(out);
-    tokio::spawn(sweep_expired(auth));
-    latchkey_http::serve(listener, state, shutdown_signal())
+    tokio::spawn(sweep_expired(auth.clone()));
+    tokio::spawn(follow_revocations(auth.clone()));
+    tokio::spawn(follow_keys(auth, settings.key_poll_interval.as_std()));
+    latchkey_http::serve(listener, state, shutdown)
         .await
         .context("server failed")?;
     tracing::info!("shut down");
@@ -72,24 +71,51 @@ async fn sweep_expired(auth: AuthService) {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM, so in-flight requests can finish.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+/// How often the store is asked for revocations made elsewhere (the CLI,
+/// other nodes): the most a JWT of a session revoked there outlives it.
+const REVOCATION_POLL: std::time::Duration = std::time::Duration::from_millis(250);
+
+async fn follow_revocations(auth: AuthService) {
+    if !auth.strategy().uses_jwt() {
+        return;
     }
+    let mut every = tokio::time::interval(REVOCATION_POLL);
+    loop {
+        every.tick().await;
+        if let Err(e) = auth.sync_revocations().await {
+            tracing::warn!(error = %e, "revocation poll failed");
+        }
+    }
+}
+
+/// Re-reads the signing keys every `period`, to pick up `keys rotate`.
+async fn follow_keys(auth: AuthService, period: std::time::Duration) {
+    let mut every = tokio::time::interval(period);
+    loop {
+        every.tick().await;
+        if let Err(e) = auth.reload_keys().await {
+            tracing::warn!(error = %e, "signing key reload failed");
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so in-flight requests can finish. The
+/// handlers are installed here, before the server announces itself, so a
+/// signal sent right after the `listening on` line is never lost.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    #[cfg(unix)]
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot install the SIGTERM handler")?;
+    #[cfg(unix)]
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("cannot install the SIGINT handler")?;
+    Ok(async move {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

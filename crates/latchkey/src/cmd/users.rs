@@ -5,7 +5,7 @@ use std::io::{IsTerminal, Read};
 use anyhow::{Context, bail};
 use latchkey_core::AuthError;
 
-use crate::{cli::UsersCommand, config::database_url, telemetry, wiring::admin_service};
+use crate::{cli::UsersCommand, telemetry, wiring::admin_service};
 
 pub(crate) async fn run(cmd: UsersCommand) -> anyhow::Result<()> {
     telemetry::init(crate::config::LogFormat::Pretty, "warn");
@@ -16,12 +16,12 @@ pub(crate) async fn run(cmd: UsersCommand) -> anyhow::Result<()> {
             store,
         } => {
             let password = read_password(password_stdin)?;
-            let auth = admin_service(&database_url(&store)?).await?;
+            let auth = admin_service(&store).await?;
             let user = auth.register(&username, &password).await.map_err(explain)?;
             println!("created user {} ({})", user.username, user.id);
         }
         UsersCommand::RevokeAll { username, store } => {
-            let auth = admin_service(&database_url(&store)?).await?;
+            let auth = admin_service(&store).await?;
             let n = auth
                 .admin_revoke_all(&username)
                 .await
@@ -29,7 +29,7 @@ pub(crate) async fn run(cmd: UsersCommand) -> anyhow::Result<()> {
             println!("revoked {n} session(s) of {}", username.trim());
         }
         UsersCommand::Sessions { username, store } => {
-            let auth = admin_service(&database_url(&store)?).await?;
+            let auth = admin_service(&store).await?;
             let (user, sessions) = auth
                 .admin_sessions(&username)
                 .await

@@ -139,7 +139,7 @@ fn bad_configuration_is_one_clear_line() {
             "cannot read config file",
         ),
         (
-            vec!["--strategy".into(), "stateful-jwt".into()],
+            vec!["--strategy".into(), "access-refresh".into()],
             "not available in this version",
         ),
         (

@@ -14,6 +14,12 @@ use tempfile::TempDir;
 
 pub const PASSWORD: &str = "correct horse battery staple";
 
+/// The strategy this run of the suite exercises: `session` unless
+/// `LATCHKEY_E2E_STRATEGY` says otherwise (see `strategies.rs`).
+pub fn strategy() -> String {
+    std::env::var("LATCHKEY_E2E_STRATEGY").unwrap_or_else(|_| "session".to_owned())
+}
+
 /// The binary under test, with no `LATCHKEY_*` variable of the caller's
 /// environment leaking into it.
 pub fn latchkey() -> Command {
@@ -47,6 +53,9 @@ impl Server {
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut all = vec!["--database".to_owned(), database_url(dir.path())];
+        if !args.contains(&"--strategy") {
+            all.extend(["--strategy".to_owned(), strategy()]);
+        }
         all.extend(args.iter().map(ToString::to_string));
         let env: Vec<(String, String)> = env
             .iter()
@@ -66,13 +75,14 @@ impl Server {
     /// directory: the embedded default database.
     pub fn start_bare() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let (child, base) = spawn(dir.path(), &[], &[]);
+        let env = [("LATCHKEY_STRATEGY".to_owned(), strategy())];
+        let (child, base) = spawn(dir.path(), &[], &env);
         Self {
             base,
             child,
             dir,
             args: Vec::new(),
-            env: Vec::new(),
+            env: env.to_vec(),
         }
     }
 

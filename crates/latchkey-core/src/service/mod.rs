@@ -1,0 +1,122 @@
+//! The use cases, one method each. The HTTP layer and the CLI both go
+//! through here, so a rule (expiry, revocation, rehash) lives in one place.
+//!
+//! - `accounts`: registration and login.
+//! - `credentials`: issuing credentials and resolving them to a caller, per
+//!   strategy.
+//! - `sessions`: listing and ending sessions.
+//! - `keys`: the signing key ring and the revocations the node follows.
+
+mod accounts;
+mod credentials;
+mod keys;
+mod sessions;
+
+use std::sync::{Arc, PoisonError, RwLock};
+
+use moka::sync::Cache;
+use time::{Duration, OffsetDateTime};
+
+pub use self::credentials::{Caller, Credentials, Login};
+use crate::{
+    clock::{Clock, truncate_to_millis},
+    error::AuthError,
+    ids::SessionId,
+    password::PasswordHasher,
+    revocation::DenyList,
+    session::{Session, SessionPolicy},
+    store::Store,
+    strategy::{Strategy, StrategyConfig},
+    token::KeyRing,
+    user::Username,
+};
+
+/// latchkey's use cases over a store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AuthService {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    store: Arc<dyn Store>,
+    hasher: PasswordHasher,
+    clock: Arc<dyn Clock>,
+    policy: SessionPolicy,
+    config: StrategyConfig,
+    keys: RwLock<Arc<KeyRing>>,
+    deny: DenyList,
+    /// `stateful-jwt`: session records by id, for `cache_ttl`. Revocations
+    /// on this node evict at once (and the deny-list is checked first).
+    records: Cache<SessionId, (Session, Username)>,
+    /// The newest revocation time already applied from the store.
+    revocations_seen: RwLock<OffsetDateTime>,
+}
+
+impl AuthService {
+    /// Wires a service and loads what it keeps in memory: the signing keys
+    /// (making one if there is none of the configured algorithm) and the
+    /// revocations whose tokens may still be alive.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        hasher: PasswordHasher,
+        clock: Arc<dyn Clock>,
+        policy: SessionPolicy,
+        config: StrategyConfig,
+    ) -> Result<Self, AuthError> {
+        let now = truncate_to_millis(clock.now());
+        let records = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(config.cache_ttl.try_into().unwrap_or_default())
+            .build();
+        let service = Self {
+            inner: Arc::new(Inner {
+                store,
+                hasher,
+                clock,
+                policy,
+                config,
+                keys: RwLock::new(Arc::new(KeyRing::new(&[], now, Duration::ZERO)?)),
+                deny: DenyList::new(),
+                records,
+                revocations_seen: RwLock::new(now),
+            }),
+        };
+        service.ensure_signing_key().await?;
+        service.reload_keys().await?;
+        service.load_revocations().await?;
+        Ok(service)
+    }
+
+    /// The current time by the service's clock, at store precision.
+    pub fn now(&self) -> OffsetDateTime {
+        truncate_to_millis(self.inner.clock.now())
+    }
+
+    /// The session policy in force.
+    pub fn policy(&self) -> &SessionPolicy {
+        &self.inner.policy
+    }
+
+    /// The strategy in force.
+    pub fn strategy(&self) -> Strategy {
+        self.inner.config.strategy
+    }
+
+    /// Whether the store answers.
+    pub async fn ready(&self) -> Result<(), AuthError> {
+        Ok(self.inner.store.ping().await?)
+    }
+
+    fn store(&self) -> &dyn Store {
+        self.inner.store.as_ref()
+    }
+
+    fn ring(&self) -> Arc<KeyRing> {
+        self.inner
+            .keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}

@@ -1,0 +1,126 @@
+//! Listing and ending sessions.
+
+use super::{AuthService, Caller};
+use crate::{
+    error::AuthError,
+    ids::SessionId,
+    revocation::Revocation,
+    session::{RevocationReason, Session},
+    user::{User, Username},
+};
+
+impl AuthService {
+    /// The caller's live sessions, newest first.
+    pub async fn sessions(&self, caller: &Caller) -> Result<Vec<Session>, AuthError> {
+        Ok(self
+            .store()
+            .active_sessions(caller.user_id, self.now())
+            .await?)
+    }
+
+    /// The caller's own session record, with its owner's name.
+    pub async fn current_session(&self, caller: &Caller) -> Result<Session, AuthError> {
+        let (session, _) = self
+            .store()
+            .session_by_id(caller.session_id)
+            .await?
+            .ok_or(AuthError::Unauthenticated)?;
+        Ok(session)
+    }
+
+    /// Ends one of the caller's sessions. Anyone else's session, or one
+    /// already ended, is [`AuthError::NotFound`]: the caller learns nothing
+    /// about sessions that are not theirs.
+    pub async fn revoke_session(&self, caller: &Caller, id: SessionId) -> Result<(), AuthError> {
+        let reason = if id == caller.session_id {
+            RevocationReason::Logout
+        } else {
+            RevocationReason::User
+        };
+        let revoked = self
+            .store()
+            .revoke_session(caller.user_id, id, self.now(), reason)
+            .await?;
+        if !revoked {
+            return Err(AuthError::NotFound);
+        }
+        self.deny(&[id]);
+        Ok(())
+    }
+
+    /// Ends the caller's own session.
+    pub async fn logout(&self, caller: &Caller) -> Result<(), AuthError> {
+        self.store()
+            .revoke_session(
+                caller.user_id,
+                caller.session_id,
+                self.now(),
+                RevocationReason::Logout,
+            )
+            .await?;
+        self.deny(&[caller.session_id]);
+        Ok(())
+    }
+
+    /// Ends every session of the caller, this one included.
+    pub async fn logout_all(&self, caller: &Caller) -> Result<u64, AuthError> {
+        let ended = self
+            .store()
+            .revoke_user_sessions(
+                caller.user_id,
+                None,
+                self.now(),
+                RevocationReason::LogoutAll,
+            )
+            .await?;
+        self.deny(&ended);
+        Ok(ended.len() as u64)
+    }
+
+    /// Operator action: ends every session of `username`. Servers on the
+    /// same store see it at their next revocation poll.
+    pub async fn admin_revoke_all(&self, username: &str) -> Result<u64, AuthError> {
+        let user = self.user_named(username).await?;
+        let ended = self
+            .store()
+            .revoke_user_sessions(user.id, None, self.now(), RevocationReason::Admin)
+            .await?;
+        self.deny(&ended);
+        Ok(ended.len() as u64)
+    }
+
+    /// Operator view: `username`'s live sessions.
+    pub async fn admin_sessions(&self, username: &str) -> Result<(User, Vec<Session>), AuthError> {
+        let user = self.user_named(username).await?;
+        let sessions = self.store().active_sessions(user.id, self.now()).await?;
+        Ok((user, sessions))
+    }
+
+    async fn user_named(&self, username: &str) -> Result<User, AuthError> {
+        let name = Username::parse(username)?;
+        self.store()
+            .user_by_username(&name)
+            .await?
+            .ok_or(AuthError::NotFound)
+    }
+
+    /// Deletes sessions that have expired. Revoked but unexpired sessions
+    /// stay, so their holders are told "revoked", not "unknown".
+    pub async fn sweep_expired(&self) -> Result<u64, AuthError> {
+        let now = self.now();
+        self.inner.deny.prune(now);
+        Ok(self.store().delete_expired_sessions(now).await?)
+    }
+
+    /// Puts revoked sessions on the deny-list and out of the record cache.
+    pub(super) fn deny(&self, sessions: &[SessionId]) {
+        let until = self.now() + self.token_lifetime_bound();
+        for id in sessions {
+            self.inner.records.invalidate(id);
+            self.inner.deny.apply(Revocation {
+                session: *id,
+                until,
+            });
+        }
+    }
+}

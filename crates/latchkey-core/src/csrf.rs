@@ -32,7 +32,8 @@ impl CsrfToken {
     /// Whether `presented` is this token, in time independent of where the
     /// two differ.
     pub fn matches(&self, presented: &str) -> bool {
-        bool::from(self.0.as_bytes().ct_eq(presented.as_bytes()))
+        // An empty token (an app's session has none) matches nothing.
+        !self.0.is_empty() && bool::from(self.0.as_bytes().ct_eq(presented.as_bytes()))
     }
 }
 
@@ -53,5 +54,6 @@ mod tests {
         assert!(!t.matches(""));
         assert!(!t.matches(&t.expose()[1..]));
         assert!(!t.matches(CsrfToken::generate().unwrap().expose()));
+        assert!(!CsrfToken::from_stored(String::new()).matches(""));
     }
 }

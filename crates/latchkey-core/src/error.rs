@@ -20,7 +20,7 @@ pub enum StoreError {
 }
 
 /// Why a use case of [`AuthService`](crate::service::AuthService) failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
     /// The input is malformed; the text says how, and is safe to show.
     #[error("{0}")]

@@ -84,6 +84,9 @@ pub enum RevocationReason {
     Admin,
     /// The password changed; other sessions end.
     PasswordChange,
+    /// A spent refresh token or an old token generation came back after the
+    /// grace period: someone else holds a copy.
+    TokenReuse,
 }
 
 impl RevocationReason {
@@ -95,6 +98,7 @@ impl RevocationReason {
             Self::User => "user",
             Self::Admin => "admin",
             Self::PasswordChange => "password_change",
+            Self::TokenReuse => "token_reuse",
         }
     }
 }
@@ -108,6 +112,7 @@ impl FromStr for RevocationReason {
             "user" => Self::User,
             "admin" => Self::Admin,
             "password_change" => Self::PasswordChange,
+            "token_reuse" => Self::TokenReuse,
             _ => return Err(()),
         })
     }
@@ -176,6 +181,11 @@ pub struct Session {
     pub revoked_at: Option<OffsetDateTime>,
     /// Why it was ended.
     pub revoked_reason: Option<RevocationReason>,
+    /// `auto-refresh`: advanced by each renewal of the session's token, so
+    /// an expired token of an older generation is recognised as a replay.
+    pub generation: i64,
+    /// `auto-refresh`: when the generation last advanced.
+    pub renewed_at: Option<OffsetDateTime>,
 }
 
 impl Session {
@@ -216,6 +226,8 @@ mod tests {
             csrf_token: CsrfToken::generate().unwrap(),
             revoked_at: None,
             revoked_reason: None,
+            generation: 0,
+            renewed_at: None,
         }
     }
 
@@ -268,6 +280,7 @@ mod tests {
             RevocationReason::User,
             RevocationReason::Admin,
             RevocationReason::PasswordChange,
+            RevocationReason::TokenReuse,
         ] {
             assert_eq!(r.as_str().parse(), Ok(r));
         }

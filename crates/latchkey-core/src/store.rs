@@ -80,6 +80,57 @@ pub trait SessionStore: Send + Sync {
     async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
 }
 
+/// A refresh token as stored: only its hash, bound to its session.
+#[derive(Debug, Clone)]
+pub struct RefreshRecord {
+    /// SHA-256 of the token.
+    pub token_hash: TokenHash,
+    /// The session it refreshes.
+    pub session_id: SessionId,
+    /// 0 for the token issued at login, one more for each rotation.
+    pub generation: i64,
+    /// When it was issued.
+    pub created_at: OffsetDateTime,
+    /// When it was exchanged for its successor, if it has been.
+    pub spent_at: Option<OffsetDateTime>,
+}
+
+/// What became of an attempt to spend a refresh token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// It was live; it is now spent and the successor is stored.
+    Rotated,
+    /// It had been spent already, at this time.
+    AlreadySpent(OffsetDateTime),
+    /// No such token.
+    Unknown,
+}
+
+/// Refresh tokens (`access-refresh`) and token generations (`auto-refresh`).
+#[async_trait]
+pub trait RefreshStore: Send + Sync {
+    /// Stores a new refresh token.
+    async fn create_refresh_token(&self, record: &RefreshRecord) -> Result<(), StoreError>;
+    /// The token whose hash is `hash`.
+    async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, StoreError>;
+    /// Atomically spends `spent` and stores `successor`; of concurrent calls
+    /// with the same `spent`, exactly one gets [`Rotation::Rotated`].
+    async fn rotate_refresh_token(
+        &self,
+        spent: &TokenHash,
+        successor: &RefreshRecord,
+        at: OffsetDateTime,
+    ) -> Result<Rotation, StoreError>;
+    /// Advances a live session's generation from `from` to `from + 1`;
+    /// `false` if the session is not live or is not at generation `from`.
+    async fn advance_generation(
+        &self,
+        session: SessionId,
+        from: i64,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+}
+
 /// Signing keys for the JWT strategies.
 #[async_trait]
 pub trait KeyStore: Send + Sync {
@@ -94,7 +145,7 @@ pub trait KeyStore: Send + Sync {
 
 /// A complete backend.
 #[async_trait]
-pub trait Store: UserStore + SessionStore + KeyStore + std::fmt::Debug {
+pub trait Store: UserStore + SessionStore + RefreshStore + KeyStore + std::fmt::Debug {
     /// Brings the schema up to date. Safe to run on every start.
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Cheap round trip, for readiness checks.

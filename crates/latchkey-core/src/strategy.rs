@@ -41,13 +41,6 @@ impl Strategy {
         }
     }
 
-    /// Whether this build can serve the strategy. Strategies still being
-    /// built are accepted by the parser so that configuration written for
-    /// them gets a clear refusal at start instead of a parse error.
-    pub fn is_available(self) -> bool {
-        matches!(self, Self::Session | Self::StatefulJwt)
-    }
-
     /// Whether the credential is a JWT.
     pub fn uses_jwt(self) -> bool {
         !matches!(self, Self::Session)
@@ -87,6 +80,10 @@ pub struct StrategyConfig {
     pub algorithm: KeyAlgorithm,
     /// How long a session record read for `stateful-jwt` is reused.
     pub cache_ttl: Duration,
+    /// How long a spent refresh token (or a just-renewed token generation)
+    /// still gets the same successor instead of counting as theft, so that
+    /// a client's parallel refreshes do not sign it out.
+    pub refresh_grace: Duration,
 }
 
 impl Default for StrategyConfig {
@@ -98,6 +95,7 @@ impl Default for StrategyConfig {
             issuer: "latchkey".to_owned(),
             algorithm: KeyAlgorithm::EdDsa,
             cache_ttl: Duration::seconds(30),
+            refresh_grace: Duration::seconds(10),
         }
     }
 }

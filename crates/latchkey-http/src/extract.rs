@@ -10,6 +10,7 @@ use crate::{
     client::ClientInfo,
     csrf,
     error::ApiError,
+    renewal::{Renewal, RenewalSlot},
     state::AppState,
     transport::{self, CookiePolicy, Transport},
 };
@@ -58,6 +59,17 @@ pub(crate) async fn authenticate(
         .authenticate(&presented.value)
         .await
         .map_err(|e| ApiError::from(e).for_bearer(bearer))?;
+    if let (Some(credentials), Some(slot)) = (
+        caller.renewed.clone(),
+        parts.extensions.get::<RenewalSlot>(),
+    ) {
+        slot.put(Renewal {
+            credentials,
+            transport: presented.transport,
+            cookies,
+            now: state.auth.now(),
+        });
+    }
     if needs_csrf {
         csrf::check_token(&parts.headers, &caller.csrf_token)?;
     }

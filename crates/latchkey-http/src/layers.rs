@@ -22,7 +22,7 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use crate::{csrf::CSRF_HEADER, error::ApiError, state::AppState};
+use crate::{csrf::CSRF_HEADER, error::ApiError, renewal, state::AppState};
 
 /// The route template that served a response, for metric labels: the
 /// template, not the path, so `/auth/sessions/{id}` is one series.
@@ -36,6 +36,7 @@ pub(crate) fn apply(router: Router<AppState>, state: &AppState) -> Router<AppSta
     // outermost layer.
     router
         .route_layer(middleware::from_fn(tag_route))
+        .route_layer(middleware::from_fn(renewal::deliver))
         .layer(DefaultBodyLimit::max(http.body_limit))
         .layer(RequestBodyLimitLayer::new(http.body_limit))
         .layer(TimeoutLayer::with_status_code(

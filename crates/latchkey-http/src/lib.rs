@@ -12,6 +12,8 @@
 //! - `transport`: the cookie and bearer transports of a credential.
 //! - `csrf`: the origin and `X-CSRF-Token` checks for browser requests.
 //! - `extract`: [`Authenticated`](extract::Authenticated), "the caller".
+//! - `issue`: new credentials into cookies or a response body.
+//! - `renewal`: hands an `auto-refresh` renewal to the client on the way out.
 //! - `routes`: one module per resource.
 //! - `layers`: limits, timeouts, request ids, tracing, metrics, headers.
 #![forbid(unsafe_code)]
@@ -21,8 +23,10 @@ pub mod config;
 mod csrf;
 pub mod error;
 pub mod extract;
+mod issue;
 mod json;
 mod layers;
+mod renewal;
 mod routes;
 pub mod state;
 mod transport;

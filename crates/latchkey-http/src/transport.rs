@@ -13,6 +13,13 @@ pub(crate) const SESSION_COOKIE: &str = "latchkey_session";
 /// is `Secure`, `Path=/` and has no `Domain`, so a sibling subdomain or a
 /// plain-HTTP attacker cannot plant one.
 pub(crate) const SECURE_SESSION_COOKIE: &str = "__Host-latchkey_session";
+/// Refresh cookie over plain HTTP.
+pub(crate) const REFRESH_COOKIE: &str = "latchkey_refresh";
+/// Refresh cookie when `Secure`. It is scoped to `Path=/auth/refresh`, so
+/// it cannot carry `__Host-` (which requires `Path=/`).
+pub(crate) const SECURE_REFRESH_COOKIE: &str = "__Secure-latchkey_refresh";
+/// Where the refresh cookie is sent, and nowhere else.
+pub(crate) const REFRESH_PATH: &str = "/auth/refresh";
 /// Longest credential we look at; anything longer is not ours.
 pub(crate) const MAX_CREDENTIAL_LEN: usize = 4096;
 
@@ -60,6 +67,7 @@ impl CookiePolicy {
 
     /// The session cookie carrying `value`, living `max_age`.
     pub(crate) fn session_cookie(self, value: String, max_age: Duration) -> Cookie<'static> {
+        let max_age = whole_seconds_up(max_age);
         Cookie::build((self.name(), value))
             .http_only(true)
             .secure(self.secure)
@@ -76,6 +84,47 @@ impl CookiePolicy {
         cookie.make_removal();
         cookie
     }
+
+    /// The refresh cookie's name for this request.
+    pub(crate) fn refresh_name(self) -> &'static str {
+        if self.secure {
+            SECURE_REFRESH_COOKIE
+        } else {
+            REFRESH_COOKIE
+        }
+    }
+
+    /// The `access-refresh` refresh cookie, sent only to `/auth/refresh`.
+    pub(crate) fn refresh_cookie(self, value: String, max_age: Duration) -> Cookie<'static> {
+        let max_age = whole_seconds_up(max_age);
+        Cookie::build((self.refresh_name(), value))
+            .http_only(true)
+            .secure(self.secure)
+            .same_site(SameSite::Strict)
+            .path(REFRESH_PATH)
+            .max_age(max_age)
+            .build()
+    }
+
+    /// Forgets the refresh cookie.
+    pub(crate) fn cleared_refresh_cookie(self) -> Cookie<'static> {
+        let mut cookie = self.refresh_cookie(String::new(), Duration::ZERO);
+        cookie.make_removal();
+        cookie
+    }
+
+    /// The refresh token in this request's refresh cookie.
+    pub(crate) fn refresh_from(self, headers: &HeaderMap) -> Option<String> {
+        let jar = CookieJar::from_headers(headers);
+        let value = jar.get(self.refresh_name())?.value();
+        (!value.is_empty() && value.len() <= MAX_CREDENTIAL_LEN).then(|| value.to_owned())
+    }
+}
+
+/// `Max-Age` is whole seconds and the cookie crate truncates: 0.9 s would
+/// become "delete now". Round up instead.
+fn whole_seconds_up(d: Duration) -> Duration {
+    Duration::seconds(d.whole_seconds() + i64::from(d.subsec_nanoseconds() > 0))
 }
 
 /// Finds the request's credential. A bearer header wins over a cookie; a
@@ -160,6 +209,25 @@ mod tests {
             presented(&h, CookiePolicy { secure: true }).unwrap().value,
             "hosted"
         );
+    }
+
+    #[test]
+    fn max_age_rounds_up_never_to_zero() {
+        let c =
+            CookiePolicy { secure: false }.session_cookie("v".into(), Duration::milliseconds(900));
+        assert!(c.to_string().contains("Max-Age=1"), "{c}");
+        let r = CookiePolicy { secure: true }.refresh_cookie("v".into(), Duration::seconds(60));
+        let text = r.to_string();
+        assert!(text.starts_with("__Secure-latchkey_refresh=v"), "{text}");
+        for part in [
+            "Path=/auth/refresh",
+            "HttpOnly",
+            "Secure",
+            "SameSite=Strict",
+            "Max-Age=60",
+        ] {
+            assert!(text.contains(part), "{text} lacks {part}");
+        }
     }
 
     #[test]

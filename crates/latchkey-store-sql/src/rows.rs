@@ -9,6 +9,7 @@ use latchkey_core::{
     keys::SigningKey,
     secret::TokenHash,
     session::Session,
+    store::RefreshRecord,
     user::{User, Username},
 };
 
@@ -59,6 +60,8 @@ pub(crate) struct SessionRow {
     csrf_token: String,
     revoked_at: Option<i64>,
     revoked_reason: Option<String>,
+    generation: i64,
+    renewed_at: Option<i64>,
     #[sqlx(default)]
     username: Option<String>,
 }
@@ -102,6 +105,8 @@ impl TryFrom<SessionRow> for Session {
                 .as_deref()
                 .map(|s| s.parse().map_err(|()| corrupt("revocation reason")))
                 .transpose()?,
+            generation: r.generation,
+            renewed_at: r.renewed_at.map(from_millis),
         })
     }
 }
@@ -126,6 +131,29 @@ impl TryFrom<KeyRow> for SigningKey {
             public_key: r.public_key,
             created_at: from_millis(r.created_at),
             retired_at: r.retired_at.map(from_millis),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefreshRow {
+    token_hash: Vec<u8>,
+    session_id: String,
+    generation: i64,
+    created_at: i64,
+    spent_at: Option<i64>,
+}
+
+impl TryFrom<RefreshRow> for RefreshRecord {
+    type Error = StoreError;
+    fn try_from(r: RefreshRow) -> Result<Self, StoreError> {
+        Ok(RefreshRecord {
+            token_hash: TokenHash::from_slice(&r.token_hash)
+                .ok_or_else(|| corrupt("refresh token hash"))?,
+            session_id: r.session_id.parse().map_err(|_| corrupt("session id"))?,
+            generation: r.generation,
+            created_at: from_millis(r.created_at),
+            spent_at: r.spent_at.map(from_millis),
         })
     }
 }

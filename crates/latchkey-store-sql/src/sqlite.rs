@@ -10,7 +10,7 @@ use latchkey_core::{
     keys::SigningKey,
     secret::TokenHash,
     session::{RevocationReason, Session},
-    store::{KeyStore, SessionStore, Store, UserStore},
+    store::{KeyStore, RefreshRecord, RefreshStore, Rotation, SessionStore, Store, UserStore},
     user::{User, Username},
 };
 use sqlx::{
@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 use crate::{
     error::{from_migrate, from_sqlx},
-    rows::{KeyRow, SessionRow, UserRow},
+    rows::{KeyRow, RefreshRow, SessionRow, UserRow},
 };
 
 /// The columns of [`SessionRow`], as a literal so queries can be `concat!`ed
@@ -29,7 +29,7 @@ use crate::{
 macro_rules! session_columns {
     () => {
         "s.id, s.user_id, s.token_hash, s.client, s.created_at, s.last_seen_at, s.expires_at, \
-         s.ip, s.user_agent, s.csrf_token, s.revoked_at, s.revoked_reason"
+         s.ip, s.user_agent, s.csrf_token, s.revoked_at, s.revoked_reason, s.generation, s.renewed_at"
     };
 }
 
@@ -105,8 +105,8 @@ impl SessionStore for SqliteStore {
     async fn create_session(&self, s: &Session) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO sessions (id, user_id, token_hash, client, created_at, last_seen_at, \
-             expires_at, ip, user_agent, csrf_token, revoked_at, revoked_reason) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             expires_at, ip, user_agent, csrf_token, revoked_at, revoked_reason, generation, \
+             renewed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(s.id.to_string())
         .bind(s.user_id.to_string())
@@ -120,6 +120,8 @@ impl SessionStore for SqliteStore {
         .bind(s.csrf_token.expose())
         .bind(s.revoked_at.map(to_millis))
         .bind(s.revoked_reason.map(RevocationReason::as_str))
+        .bind(s.generation)
+        .bind(s.renewed_at.map(to_millis))
         .execute(&self.pool)
         .await
         .map_err(from_sqlx)?;
@@ -275,6 +277,107 @@ impl SessionStore for SqliteStore {
             .map_err(from_sqlx)?;
         Ok(done.rows_affected())
     }
+}
+
+#[async_trait]
+impl RefreshStore for SqliteStore {
+    async fn create_refresh_token(&self, record: &RefreshRecord) -> Result<(), StoreError> {
+        insert_refresh(&self.pool, record).await
+    }
+
+    async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, StoreError> {
+        sqlx::query_as::<_, RefreshRow>(
+            "SELECT token_hash, session_id, generation, created_at, spent_at \
+             FROM refresh_tokens WHERE token_hash = ?",
+        )
+        .bind(hash.as_bytes().as_slice())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(from_sqlx)?
+        .map(RefreshRecord::try_from)
+        .transpose()
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        spent: &TokenHash,
+        successor: &RefreshRecord,
+        at: OffsetDateTime,
+    ) -> Result<Rotation, StoreError> {
+        // IMMEDIATE: this transaction reads then writes; a deferred one
+        // would fail with SQLITE_BUSY instead of waiting its turn.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(from_sqlx)?;
+        let spent_now = sqlx::query(
+            "UPDATE refresh_tokens SET spent_at = ? WHERE token_hash = ? AND spent_at IS NULL",
+        )
+        .bind(to_millis(at))
+        .bind(spent.as_bytes().as_slice())
+        .execute(&mut *tx)
+        .await
+        .map_err(from_sqlx)?
+        .rows_affected()
+            == 1;
+        if spent_now {
+            insert_refresh(&mut *tx, successor).await?;
+            tx.commit().await.map_err(from_sqlx)?;
+            return Ok(Rotation::Rotated);
+        }
+        let earlier: Option<(Option<i64>,)> =
+            sqlx::query_as("SELECT spent_at FROM refresh_tokens WHERE token_hash = ?")
+                .bind(spent.as_bytes().as_slice())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(from_sqlx)?;
+        tx.commit().await.map_err(from_sqlx)?;
+        Ok(match earlier {
+            Some((Some(at),)) => Rotation::AlreadySpent(from_millis(at)),
+            _ => Rotation::Unknown,
+        })
+    }
+
+    async fn advance_generation(
+        &self,
+        session: SessionId,
+        from: i64,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE sessions SET generation = generation + 1, renewed_at = ?, last_seen_at = ? \
+             WHERE id = ? AND generation = ? AND revoked_at IS NULL AND expires_at > ?",
+        )
+        .bind(to_millis(at))
+        .bind(to_millis(at))
+        .bind(session.to_string())
+        .bind(from)
+        .bind(to_millis(at))
+        .execute(&self.pool)
+        .await
+        .map_err(from_sqlx)?;
+        Ok(done.rows_affected() == 1)
+    }
+}
+
+async fn insert_refresh<'c>(
+    db: impl sqlx::Executor<'c, Database = sqlx::Sqlite>,
+    record: &RefreshRecord,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, session_id, generation, created_at, spent_at) \
+         VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(record.token_hash.as_bytes().as_slice())
+    .bind(record.session_id.to_string())
+    .bind(record.generation)
+    .bind(to_millis(record.created_at))
+    .bind(record.spent_at.map(to_millis))
+    .execute(db)
+    .await
+    .map_err(from_sqlx)?;
+    Ok(())
 }
 
 #[async_trait]

@@ -45,6 +45,7 @@ struct FileConfig {
     clock_leeway: Option<String>,
     session_cache_ttl: Option<String>,
     key_poll_interval: Option<String>,
+    refresh_grace: Option<String>,
 }
 
 /// How log lines are written to stderr.
@@ -84,6 +85,7 @@ pub(crate) struct Settings {
     pub(crate) clock_leeway: HumanDuration,
     pub(crate) session_cache_ttl: HumanDuration,
     pub(crate) key_poll_interval: HumanDuration,
+    pub(crate) refresh_grace: HumanDuration,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -153,9 +155,6 @@ impl Settings {
             args.strategy.clone().or(file.strategy),
             "session",
         )?;
-        if !strategy.is_available() {
-            bail!("strategy {strategy} is not available in this version yet (use session)");
-        }
         if args.redis.is_some() || file.redis.is_some() {
             bail!(
                 "redis is not supported in this version yet: the revocation feed runs in-process"
@@ -257,6 +256,11 @@ impl Settings {
                 env_or("key_poll_interval", file.key_poll_interval)?,
                 "10s",
             )?,
+            refresh_grace: parse(
+                "refresh_grace",
+                env_or("refresh_grace", file.refresh_grace)?,
+                "10s",
+            )?,
         })
     }
 
@@ -279,6 +283,7 @@ impl Settings {
             issuer: self.jwt_issuer.clone(),
             algorithm: self.jwt_algorithm,
             cache_ttl: self.session_cache_ttl.as_time(),
+            refresh_grace: self.refresh_grace.as_time(),
         }
     }
 }

@@ -5,6 +5,8 @@
 //! |---|---|---|
 //! | `session` | opaque 256-bit secret | session record, by the secret's hash |
 //! | `stateful-jwt` | JWT living as long as the session | signature, deny-list, session record (cached) |
+//! | `access-refresh` | short JWT + opaque refresh token | signature, deny-list; no store read |
+//! | `auto-refresh` | short JWT, renewed on expiry | signature, deny-list; the record only on expiry |
 
 use time::OffsetDateTime;
 
@@ -13,8 +15,10 @@ use crate::{
     csrf::CsrfToken,
     error::AuthError,
     ids::{SessionId, UserId},
+    revocation::Revocation,
     secret::{SecretToken, random_bytes},
-    session::{ClientContext, ClientKind, Session, SessionState},
+    session::{ClientContext, ClientKind, RevocationReason, Session, SessionState},
+    store::RefreshRecord,
     strategy::Strategy,
     token::Claims,
     user::{User, Username},
@@ -27,11 +31,15 @@ pub struct Credentials {
     pub access: String,
     /// When `access` stops working.
     pub access_expires_at: OffsetDateTime,
+    /// How long a browser should keep the access cookie: in `auto-refresh`
+    /// the session's end, since an expired token is what gets renewed.
+    pub cookie_expires_at: OffsetDateTime,
+    /// `access-refresh`: the refresh token.
+    pub refresh: Option<String>,
 }
 
-/// A successful login: the new session and its credentials, which exist
-/// nowhere else.
-#[derive(Debug)]
+/// New credentials for a session: a login, or a refresh.
+#[derive(Debug, Clone)]
 pub struct Login {
     /// The session record.
     pub session: Session,
@@ -54,6 +62,9 @@ pub struct Caller {
     pub client: ClientKind,
     /// The token unsafe browser requests must echo.
     pub csrf_token: CsrfToken,
+    /// `auto-refresh`: the request's token had expired and was renewed;
+    /// the client must be handed this one.
+    pub renewed: Option<Credentials>,
 }
 
 impl Caller {
@@ -64,7 +75,25 @@ impl Caller {
             username,
             client: session.client,
             csrf_token: session.csrf_token.clone(),
+            renewed: None,
         }
+    }
+
+    /// The caller as a verified token describes it: no store read.
+    fn from_claims(claims: &Claims) -> Result<Self, AuthError> {
+        let bad = |_| AuthError::Unauthenticated;
+        Ok(Self {
+            session_id: claims.sid.parse().map_err(bad)?,
+            user_id: claims.sub.parse().map_err(bad)?,
+            username: Username::parse(&claims.name).map_err(|_| AuthError::Unauthenticated)?,
+            client: if claims.csrf.is_some() {
+                ClientKind::Web
+            } else {
+                ClientKind::Mobile
+            },
+            csrf_token: CsrfToken::from_stored(claims.csrf.clone().unwrap_or_default()),
+            renewed: None,
+        })
     }
 }
 
@@ -94,14 +123,35 @@ impl AuthService {
             csrf_token: CsrfToken::generate()?,
             revoked_at: None,
             revoked_reason: None,
+            generation: 0,
+            renewed_at: None,
         };
         self.store().create_session(&session).await?;
         let credentials = match self.strategy() {
             Strategy::Session => Credentials {
                 access: secret.expose().to_owned(),
                 access_expires_at: session.expires_at,
+                cookie_expires_at: session.expires_at,
+                refresh: None,
             },
-            _ => self.issue_jwt(&session, &user.username, session.expires_at)?,
+            Strategy::StatefulJwt | Strategy::AutoRefresh => {
+                self.issue_jwt(&session, &user.username)?
+            }
+            Strategy::AccessRefresh => {
+                let refresh = SecretToken::generate()?;
+                self.store()
+                    .create_refresh_token(&RefreshRecord {
+                        token_hash: refresh.hash(),
+                        session_id: session.id,
+                        generation: 0,
+                        created_at: now,
+                        spent_at: None,
+                    })
+                    .await?;
+                let mut credentials = self.issue_jwt(&session, &user.username)?;
+                credentials.refresh = Some(refresh.expose().to_owned());
+                credentials
+            }
         };
         Ok(Login {
             session,
@@ -110,34 +160,49 @@ impl AuthService {
         })
     }
 
-    /// Signs a JWT for `session` that expires at `expires_at` (or the
-    /// session's own end, if sooner).
-    fn issue_jwt(
+    /// Signs a JWT for `session` at its current generation, living as the
+    /// strategy says (never past the session's own end).
+    pub(super) fn issue_jwt(
         &self,
         session: &Session,
         username: &Username,
-        expires_at: OffsetDateTime,
     ) -> Result<Credentials, AuthError> {
         let now = self.now();
-        let expires_at = expires_at.min(session.expires_at);
-        let issuer = &self.inner.config.issuer;
+        let config = &self.inner.config;
+        let session_end = session.expires_at;
+        let expires_at = match config.strategy {
+            Strategy::Session | Strategy::StatefulJwt => session_end,
+            Strategy::AccessRefresh | Strategy::AutoRefresh => now + config.access_ttl,
+        };
+        // JWT times are whole seconds: round the expiry up so a token lives
+        // at least its TTL, but never past the session's end.
+        let exp = ceil_seconds(expires_at).min(session_end.unix_timestamp());
+        let expires_at = OffsetDateTime::from_unix_timestamp(exp).unwrap_or(session_end);
+        // auto-refresh: the cookie outlives the token, since an expired
+        // token is what gets renewed.
+        let cookie_expires_at = match config.strategy {
+            Strategy::AutoRefresh => session_end,
+            _ => expires_at,
+        };
         let claims = Claims {
-            iss: issuer.clone(),
-            aud: issuer.clone(),
+            iss: config.issuer.clone(),
+            aud: config.issuer.clone(),
             sub: session.user_id.to_string(),
             sid: session.id.to_string(),
             name: username.to_string(),
             iat: now.unix_timestamp(),
             nbf: now.unix_timestamp(),
-            exp: expires_at.unix_timestamp(),
+            exp,
             jti: base64_id()?,
             csrf: (session.client == ClientKind::Web)
                 .then(|| session.csrf_token.expose().to_owned()),
-            generation: 0,
+            generation: session.generation,
         };
         Ok(Credentials {
             access: self.ring().sign(&claims)?,
             access_expires_at: expires_at,
+            cookie_expires_at,
+            refresh: None,
         })
     }
 
@@ -165,27 +230,97 @@ impl AuthService {
     async fn authenticate_jwt(&self, credential: &str) -> Result<Caller, AuthError> {
         let now = self.now();
         let config = &self.inner.config;
-        let claims = self.ring().verify(credential).map_err(|e| {
+        let refused = |e: crate::token::TokenError| {
             tracing::debug!(reason = %e, "token refused");
             AuthError::Unauthenticated
-        })?;
+        };
+        let claims = self.ring().verify(credential).map_err(refused)?;
+        // auto-refresh accepts an expired token here: it may be renewed.
+        let renewable = config.strategy == Strategy::AutoRefresh;
         claims
-            .check(&config.issuer, now, config.leeway, false)
-            .map_err(|e| {
-                tracing::debug!(reason = %e, "token refused");
-                AuthError::Unauthenticated
-            })?;
-        let session_id: SessionId = claims.sid.parse().map_err(|_| AuthError::Unauthenticated)?;
-        if self.inner.deny.is_revoked(session_id, now) {
+            .check(&config.issuer, now, config.leeway, renewable)
+            .map_err(refused)?;
+        let mut caller = Caller::from_claims(&claims)?;
+        if self.inner.deny.is_revoked(caller.session_id, now) {
             return Err(AuthError::SessionRevoked);
         }
-        let (session, username) = self.record(session_id).await?;
-        if session.user_id.to_string() != claims.sub {
-            return Err(AuthError::Unauthenticated);
+        match config.strategy {
+            Strategy::StatefulJwt => {
+                let (session, username) = self.record(caller.session_id).await?;
+                if session.user_id != caller.user_id {
+                    return Err(AuthError::Unauthenticated);
+                }
+                self.check_record(&session)?;
+                self.touch(&session).await;
+                Ok(Caller::from_session(&session, username))
+            }
+            Strategy::AutoRefresh if claims.is_expired(now, config.leeway) => {
+                caller.renewed = Some(self.renew(&claims).await?);
+                Ok(caller)
+            }
+            _ => Ok(caller),
         }
-        self.check_record(&session)?;
-        self.touch(&session).await;
-        Ok(Caller::from_session(&session, username))
+    }
+
+    /// `auto-refresh`: a new token for the session of an expired one, if
+    /// the session is live and the token is of its current generation.
+    /// Concurrent requests with the same expired token share one renewal,
+    /// and so do requests within the grace period after it.
+    async fn renew(&self, claims: &Claims) -> Result<Credentials, AuthError> {
+        let session_id: SessionId = claims.sid.parse().map_err(|_| AuthError::Unauthenticated)?;
+        let generation = claims.generation;
+        self.inner
+            .renewals
+            .try_get_with((session_id, generation), async move {
+                let now = self.now();
+                let advanced = self
+                    .store()
+                    .advance_generation(session_id, generation, now)
+                    .await?;
+                let (session, username) = self
+                    .store()
+                    .session_by_id(session_id)
+                    .await?
+                    .ok_or(AuthError::Unauthenticated)?;
+                if advanced {
+                    self.inner.records.invalidate(&session_id);
+                    return self.issue_jwt(&session, &username);
+                }
+                self.check_record(&session)?;
+                let just_renewed = session.generation == generation + 1
+                    && session
+                        .renewed_at
+                        .is_some_and(|at| now - at <= self.inner.config.refresh_grace);
+                if session.generation > generation && !just_renewed {
+                    self.revoke_for_reuse(&session).await?;
+                    return Err(AuthError::SessionRevoked);
+                }
+                // Renewed within the grace period by another process, whose
+                // token this one cannot reproduce: refuse without alarm.
+                Err(AuthError::Unauthenticated)
+            })
+            .await
+            .map_err(|e| (*e).clone())
+    }
+
+    /// Ends a session whose spent refresh token or old token generation came
+    /// back: two parties hold copies of its credentials.
+    pub(super) async fn revoke_for_reuse(&self, session: &Session) -> Result<(), AuthError> {
+        tracing::warn!(session_id = %session.id, user_id = %session.user_id, "credential reuse detected; session revoked");
+        self.store()
+            .revoke_session(
+                session.user_id,
+                session.id,
+                self.now(),
+                RevocationReason::TokenReuse,
+            )
+            .await?;
+        self.inner.deny.apply(Revocation {
+            session: session.id,
+            until: self.now() + self.token_lifetime_bound(),
+        });
+        self.inner.records.invalidate(&session.id);
+        Ok(())
     }
 
     /// The session record, from the cache while it is fresh.
@@ -202,7 +337,7 @@ impl AuthService {
         Ok(found)
     }
 
-    fn check_record(&self, session: &Session) -> Result<(), AuthError> {
+    pub(super) fn check_record(&self, session: &Session) -> Result<(), AuthError> {
         match session.state(self.now()) {
             SessionState::Active => Ok(()),
             SessionState::Expired => Err(AuthError::Unauthenticated),
@@ -212,7 +347,7 @@ impl AuthService {
 
     /// Records the request as the session's last activity, at most once per
     /// touch interval. A failure is logged: it must not fail the request.
-    async fn touch(&self, session: &Session) {
+    pub(super) async fn touch(&self, session: &Session) {
         let now = self.now();
         if !session.needs_touch(now, &self.inner.policy) {
             return;
@@ -227,6 +362,10 @@ impl AuthService {
             Err(e) => tracing::warn!(error = %e, "could not record last-seen time"),
         }
     }
+}
+
+fn ceil_seconds(at: OffsetDateTime) -> i64 {
+    at.unix_timestamp() + i64::from(at.nanosecond() > 0)
 }
 
 /// A random token id.

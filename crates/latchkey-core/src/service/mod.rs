@@ -5,11 +5,13 @@
 //! - `credentials`: issuing credentials and resolving them to a caller, per
 //!   strategy.
 //! - `sessions`: listing and ending sessions.
+//! - `refresh`: `access-refresh` token rotation and reuse detection.
 //! - `keys`: the signing key ring and the revocations the node follows.
 
 mod accounts;
 mod credentials;
 mod keys;
+mod refresh;
 mod sessions;
 
 use std::sync::{Arc, PoisonError, RwLock};
@@ -24,6 +26,7 @@ use crate::{
     ids::SessionId,
     password::PasswordHasher,
     revocation::DenyList,
+    secret::TokenHash,
     session::{Session, SessionPolicy},
     store::Store,
     strategy::{Strategy, StrategyConfig},
@@ -49,6 +52,11 @@ struct Inner {
     /// `stateful-jwt`: session records by id, for `cache_ttl`. Revocations
     /// on this node evict at once (and the deny-list is checked first).
     records: Cache<SessionId, (Session, Username)>,
+    /// `access-refresh`: rotations by spent token hash, for the grace
+    /// period, so concurrent and repeated exchanges share one successor.
+    refreshes: moka::future::Cache<TokenHash, Login>,
+    /// `auto-refresh`: renewals by (session, generation), likewise.
+    renewals: moka::future::Cache<(SessionId, i64), Credentials>,
     /// The newest revocation time already applied from the store.
     revocations_seen: RwLock<OffsetDateTime>,
 }
@@ -69,6 +77,15 @@ impl AuthService {
             .max_capacity(100_000)
             .time_to_live(config.cache_ttl.try_into().unwrap_or_default())
             .build();
+        let grace: std::time::Duration = config.refresh_grace.try_into().unwrap_or_default();
+        let refreshes = moka::future::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(grace)
+            .build();
+        let renewals = moka::future::Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(grace)
+            .build();
         let service = Self {
             inner: Arc::new(Inner {
                 store,
@@ -79,6 +96,8 @@ impl AuthService {
                 keys: RwLock::new(Arc::new(KeyRing::new(&[], now, Duration::ZERO)?)),
                 deny: DenyList::new(),
                 records,
+                refreshes,
+                renewals,
                 revocations_seen: RwLock::new(now),
             }),
         };

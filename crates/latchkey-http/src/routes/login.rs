@@ -12,10 +12,9 @@ use latchkey_core::{
     session::{ClientContext, ClientKind},
 };
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 
 use crate::{
-    client::ClientInfo, csrf, error::ApiError, json::AppJson, state::AppState,
+    client::ClientInfo, csrf, error::ApiError, issue, json::AppJson, state::AppState,
     transport::CookiePolicy,
 };
 
@@ -48,23 +47,6 @@ pub(crate) async fn register(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-#[derive(Serialize)]
-struct WebLogin {
-    user_id: String,
-    username: String,
-    session_id: String,
-    csrf_token: String,
-    #[serde(with = "time::serde::rfc3339")]
-    expires_at: OffsetDateTime,
-}
-
-#[derive(Serialize)]
-struct MobileLogin {
-    access_token: String,
-    token_type: &'static str,
-    expires_in: i64,
-}
-
 /// `POST /auth/login`. A new session every time: a credential the client
 /// already holds is never adopted, so a planted session id is useless.
 pub(crate) async fn login(
@@ -95,27 +77,6 @@ pub(crate) async fn login(
     metrics::counter!("latchkey_logins_total", "client" => kind.as_str(), "result" => outcome)
         .increment(1);
     let login = result?;
-    let session = &login.session;
-    let credentials = &login.credentials;
-    let lifetime = credentials.access_expires_at - state.auth.now();
-    match kind {
-        ClientKind::Web => {
-            let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
-            let jar = jar.add(cookies.session_cookie(credentials.access.clone(), lifetime));
-            let body = WebLogin {
-                user_id: session.user_id.to_string(),
-                username: login.username.to_string(),
-                session_id: session.id.to_string(),
-                csrf_token: session.csrf_token.expose().to_owned(),
-                expires_at: session.expires_at,
-            };
-            Ok((jar, Json(body)).into_response())
-        }
-        ClientKind::Mobile => Ok(Json(MobileLogin {
-            access_token: credentials.access.clone(),
-            token_type: "Bearer",
-            expires_in: lifetime.whole_seconds(),
-        })
-        .into_response()),
-    }
+    let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
+    Ok(issue::respond(&login, kind, cookies, jar, state.auth.now()))
 }

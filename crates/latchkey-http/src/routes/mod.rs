@@ -4,6 +4,7 @@ mod health;
 mod jwks;
 mod login;
 mod me;
+mod refresh;
 mod sessions;
 mod verify;
 
@@ -19,6 +20,7 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/register", post(login::register))
         .route("/auth/login", post(login::login))
+        .route("/auth/refresh", post(refresh::refresh))
         .route("/auth/logout", post(sessions::logout))
         .route("/auth/logout-all", post(sessions::logout_all))
         .route("/auth/me", get(me::me))

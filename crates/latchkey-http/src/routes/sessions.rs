@@ -92,14 +92,13 @@ pub(crate) async fn logout_all(
     Ok(ended(&auth, jar))
 }
 
-/// 204, and for a browser, the instruction to forget its cookie.
+/// 204, and for a browser, the instruction to forget its cookies.
 fn ended(auth: &Authenticated, jar: CookieJar) -> Response {
     if auth.by_cookie() {
-        (
-            StatusCode::NO_CONTENT,
-            jar.add(auth.cookies.cleared_cookie()),
-        )
-            .into_response()
+        let jar = jar
+            .add(auth.cookies.cleared_cookie())
+            .add(auth.cookies.cleared_refresh_cookie());
+        (StatusCode::NO_CONTENT, jar).into_response()
     } else {
         StatusCode::NO_CONTENT.into_response()
     }

@@ -53,6 +53,8 @@ pub(crate) fn session(owner: &User, created_at: OffsetDateTime, ttl: Duration) -
         csrf_token: CsrfToken::generate().expect("csrf token"),
         revoked_at: None,
         revoked_reason: None,
+        generation: 0,
+        renewed_at: None,
     }
 }
 
@@ -117,6 +119,8 @@ pub(crate) fn assert_same_session(actual: &Session, expected: &Session) {
         actual.revoked_reason, expected.revoked_reason,
         "revoked_reason"
     );
+    assert_eq!(actual.generation, expected.generation, "generation");
+    assert_eq!(actual.renewed_at, expected.renewed_at, "renewed_at");
 }
 
 /// Asserts every field of two users is equal.

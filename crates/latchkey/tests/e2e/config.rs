@@ -139,10 +139,6 @@ fn bad_configuration_is_one_clear_line() {
             "cannot read config file",
         ),
         (
-            vec!["--strategy".into(), "access-refresh".into()],
-            "not available in this version",
-        ),
-        (
             vec!["--redis".into(), "redis://127.0.0.1:6379".into()],
             "redis",
         ),
@@ -155,6 +151,14 @@ fn bad_configuration_is_one_clear_line() {
     assert_one_line_error(
         &check(dir.path(), &[], &[("LATCHKEY_STRATEGY", "nope")]),
         "unknown strategy",
+    );
+    assert_one_line_error(
+        &check(dir.path(), &[], &[("LATCHKEY_JWT_ALGORITHM", "none")]),
+        "unknown signing algorithm",
+    );
+    assert_one_line_error(
+        &check(dir.path(), &[], &[("LATCHKEY_REFRESH_GRACE", "soon")]),
+        "invalid refresh_grace",
     );
 }
 

@@ -106,7 +106,9 @@ async fn published_keys_verify_issued_tokens() {
                 .unwrap(),
         )
         .await;
-        let cookie = r.set_cookies()[0]
+        let cookie = r
+            .session_cookie()
+            .unwrap()
             .split(';')
             .next()
             .unwrap()

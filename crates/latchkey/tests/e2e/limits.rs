@@ -24,7 +24,9 @@ async fn the_database_never_holds_a_credential() {
             .unwrap(),
     )
     .await;
-    let cookie = r.set_cookies()[0]
+    let cookie = r
+        .session_cookie()
+        .unwrap()
         .split(';')
         .next()
         .unwrap()

@@ -15,6 +15,7 @@ mod health;
 mod jwt;
 mod limits;
 mod mobile;
+mod refresh;
 mod sessions;
 mod strategies;
 mod verify;

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use crate::support::text;
 
-const OTHER_STRATEGIES: [&str; 1] = ["stateful-jwt"];
+const OTHER_STRATEGIES: [&str; 3] = ["stateful-jwt", "access-refresh", "auto-refresh"];
 
 #[test]
 fn the_suite_passes_in_every_strategy() {

@@ -252,6 +252,20 @@ impl Reply {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
+    /// The `Set-Cookie` header of the session cookie (either name).
+    pub fn session_cookie(&self) -> Option<String> {
+        self.set_cookies().into_iter().find(|c| {
+            c.starts_with("latchkey_session=") || c.starts_with("__Host-latchkey_session=")
+        })
+    }
+
+    /// The `Set-Cookie` header of the refresh cookie (either name).
+    pub fn refresh_cookie(&self) -> Option<String> {
+        self.set_cookies().into_iter().find(|c| {
+            c.starts_with("latchkey_refresh=") || c.starts_with("__Secure-latchkey_refresh=")
+        })
+    }
+
     /// Every `Set-Cookie` header.
     pub fn set_cookies(&self) -> Vec<String> {
         self.headers
@@ -275,6 +289,11 @@ impl Reply {
             self.raw
         );
     }
+}
+
+/// Whether this run's strategy issues short access tokens.
+pub fn short_tokens() -> bool {
+    matches!(strategy().as_str(), "access-refresh" | "auto-refresh")
 }
 
 pub async fn register(server: &Server, username: &str) -> Reply {

@@ -1,6 +1,6 @@
 //! The browser flow: HttpOnly cookie + CSRF token.
 
-use reqwest::header::{COOKIE, SET_COOKIE};
+use reqwest::header::COOKIE;
 use serde_json::json;
 
 use crate::support::*;
@@ -37,9 +37,21 @@ async fn login_sets_an_httponly_cookie_and_returns_only_the_csrf_token() {
     .await;
     assert_eq!(r.status, 200, "{}", r.raw);
     let cookies = r.set_cookies();
-    assert_eq!(cookies.len(), 1, "{cookies:?}");
-    let c = &cookies[0];
+    let expected = if strategy() == "access-refresh" { 2 } else { 1 };
+    assert_eq!(cookies.len(), expected, "{cookies:?}");
+    let c = &r.session_cookie().expect("session cookie");
     assert!(c.starts_with("latchkey_session="), "{c}");
+    if let Some(refresh) = r.refresh_cookie() {
+        for attr in [
+            "HttpOnly",
+            "Path=/auth/refresh",
+            "SameSite=Strict",
+            "Max-Age=",
+        ] {
+            assert!(refresh.contains(attr), "{refresh} lacks {attr}");
+        }
+        assert!(!r.raw.contains(session_cookie_value(&refresh).as_str()));
+    }
     for attr in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age="] {
         assert!(c.contains(attr), "{c} lacks {attr}");
     }
@@ -103,7 +115,13 @@ async fn logout_revokes_and_clears_the_cookie() {
             .unwrap(),
     )
     .await;
-    let cookie = r.set_cookies()[0].split(';').next().unwrap().to_owned();
+    let cookie = r
+        .session_cookie()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     let csrf = r.body["csrf_token"].as_str().unwrap().to_owned();
     let out = Reply::from(
         http()
@@ -116,7 +134,8 @@ async fn logout_revokes_and_clears_the_cookie() {
     )
     .await;
     assert_eq!(out.status, 204, "{}", out.raw);
-    let cleared = out.headers.get(SET_COOKIE).unwrap().to_str().unwrap();
+    let cleared = out.session_cookie().expect("cleared cookie");
+    let cleared = cleared.as_str();
     assert!(
         cleared.starts_with("latchkey_session=;") || cleared.starts_with("latchkey_session=\"\""),
         "{cleared}"
@@ -185,8 +204,8 @@ async fn every_login_mints_a_new_session_and_never_adopts_a_planted_one() {
     let a = login().await;
     let b = login().await;
     let (ca, cb) = (
-        session_cookie_value(&a.set_cookies()[0]),
-        session_cookie_value(&b.set_cookies()[0]),
+        session_cookie_value(&a.session_cookie().unwrap()),
+        session_cookie_value(&b.session_cookie().unwrap()),
     );
     assert_ne!(ca, planted);
     assert_ne!(ca, cb);
@@ -207,8 +226,14 @@ async fn cookie_secure_always_uses_the_host_prefix() {
             .unwrap(),
     )
     .await;
-    let c = &r.set_cookies()[0];
+    let c = &r.session_cookie().expect("session cookie");
     assert!(c.starts_with("__Host-latchkey_session="), "{c}");
+    if let Some(refresh) = r.refresh_cookie() {
+        assert!(
+            refresh.starts_with("__Secure-latchkey_refresh=") && refresh.contains("Secure"),
+            "{refresh}"
+        );
+    }
     assert!(
         c.contains("Secure") && c.contains("Path=/") && !c.contains("Domain"),
         "{c}"
@@ -244,7 +269,7 @@ async fn tls_is_believed_only_from_trusted_proxies() {
                 .unwrap(),
         )
         .await;
-        let c = &r.set_cookies()[0];
+        let c = &r.session_cookie().expect("session cookie");
         assert_eq!(c.starts_with("__Host-"), secure, "{c}");
         assert_eq!(c.contains("Secure"), secure, "{c}");
     }

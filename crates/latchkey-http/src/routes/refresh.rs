@@ -1,0 +1,69 @@
+//! `POST /auth/refresh` (`access-refresh` only): spend a refresh token for
+//! a new access token and a new refresh token.
+
+use axum::{
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, header},
+    response::Response,
+};
+use axum_extra::extract::CookieJar;
+use latchkey_core::{AuthError, session::ClientKind, strategy::Strategy};
+use serde::Deserialize;
+
+use crate::{
+    client::ClientInfo, csrf, error::ApiError, issue, state::AppState, transport::CookiePolicy,
+};
+
+#[derive(Deserialize)]
+struct RefreshBody {
+    refresh_token: String,
+}
+
+/// Apps send `{refresh_token}`; browsers send nothing but their refresh
+/// cookie (scoped to this path) and the CSRF header.
+pub(crate) async fn refresh(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+    jar: CookieJar,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if state.auth.strategy() != Strategy::AccessRefresh {
+        return Err(ApiError::not_found());
+    }
+    let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
+    let (token, kind) = if body.is_empty() {
+        let token = cookies
+            .refresh_from(&headers)
+            .ok_or_else(ApiError::unauthenticated)?;
+        (token, ClientKind::Web)
+    } else {
+        let is_json = headers
+            .get(header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+        if !is_json {
+            return Err(ApiError::invalid(
+                "expected a JSON body with Content-Type: application/json",
+            ));
+        }
+        let parsed: RefreshBody = serde_json::from_slice(&body)
+            .map_err(|_| ApiError::invalid("expected {\"refresh_token\": \"…\"}"))?;
+        (parsed.refresh_token, ClientKind::Mobile)
+    };
+    if kind == ClientKind::Web {
+        csrf::check_origin(&headers, client.host.as_deref())?;
+        let session = state.auth.refresh_session(&token).await?;
+        csrf::check_token(&headers, &session.csrf_token)?;
+    }
+    let result = state.auth.refresh(&token).await;
+    let outcome = match &result {
+        Ok(_) => "success",
+        Err(AuthError::SessionRevoked) => "revoked",
+        Err(AuthError::Unauthenticated) => "refused",
+        Err(_) => "error",
+    };
+    metrics::counter!("latchkey_refreshes_total", "result" => outcome).increment(1);
+    let login = result.map_err(|e| ApiError::from(e).for_bearer(kind == ClientKind::Mobile))?;
+    Ok(issue::respond(&login, kind, cookies, jar, state.auth.now()))
+}

@@ -1,0 +1,353 @@
+//! `access-refresh` rotation and `auto-refresh` renewal, with their theft
+//! detection. These tests pick their own strategy and short lifetimes.
+
+use std::{collections::HashSet, time::Duration};
+
+use serde_json::json;
+
+use crate::support::*;
+
+fn once() -> bool {
+    std::env::var_os("LATCHKEY_E2E_STRATEGY").is_none()
+}
+
+/// Short tokens (1 s, which JWT's whole seconds make up to 2 s), a
+/// sub-second leeway and a 1 s grace, so expiry and theft show in seconds.
+fn short_lived(strategy: &str) -> Server {
+    Server::start_with_env(
+        &["--strategy", strategy, "--access-ttl", "1s"],
+        &[
+            ("LATCHKEY_CLOCK_LEEWAY", "1ms"),
+            ("LATCHKEY_REFRESH_GRACE", "1s"),
+        ],
+    )
+}
+
+/// Long enough for a token of `short_lived` to have expired.
+const PAST_EXPIRY: Duration = Duration::from_millis(2100);
+/// Long enough for the grace period of `short_lived` to have passed.
+const PAST_GRACE: Duration = Duration::from_millis(1200);
+
+async fn mobile_pair(server: &Server, username: &str) -> (String, String) {
+    register(server, username).await;
+    let r = Reply::from(
+        http()
+            .post(server.url("/auth/login"))
+            .json(&json!({"username": username, "password": PASSWORD, "client": "mobile"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    (
+        r.body["access_token"].as_str().unwrap().to_owned(),
+        r.body["refresh_token"]
+            .as_str()
+            .expect("refresh_token")
+            .to_owned(),
+    )
+}
+
+async fn refresh(server: &Server, token: &str) -> Reply {
+    Reply::from(
+        http()
+            .post(server.url("/auth/refresh"))
+            .json(&json!({ "refresh_token": token }))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn refresh_rotates_and_reuse_after_grace_revokes_the_session() {
+    if !once() {
+        return;
+    }
+    let server = short_lived("access-refresh");
+    let (access, first) = mobile_pair(&server, "alice").await;
+    assert_eq!(get_bearer(&server, "/auth/me", &access).await.status, 200);
+
+    let r = refresh(&server, &first).await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.header("cache-control"), Some("no-store"));
+    let second = r.body["refresh_token"].as_str().unwrap().to_owned();
+    let access2 = r.body["access_token"].as_str().unwrap().to_owned();
+    assert_ne!(second, first);
+    assert_eq!(r.body["token_type"], "Bearer");
+    assert_eq!(get_bearer(&server, "/auth/me", &access2).await.status, 200);
+
+    // Within the grace period the spent token gets the same successor.
+    let again = refresh(&server, &first).await;
+    assert_eq!(again.status, 200, "{}", again.raw);
+    assert_eq!(again.body["refresh_token"], second.as_str());
+
+    // The access token expires; the refresh token gets a new one.
+    tokio::time::sleep(PAST_EXPIRY).await;
+    get_bearer(&server, "/auth/me", &access2)
+        .await
+        .error(401, "unauthenticated");
+    let r = refresh(&server, &second).await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let third = r.body["refresh_token"].as_str().unwrap().to_owned();
+    let access3 = r.body["access_token"].as_str().unwrap().to_owned();
+
+    // After the grace period, the spent first token is theft: the whole
+    // session ends, for every credential of it.
+    let stolen = refresh(&server, &first).await;
+    stolen.error(401, "session_revoked");
+    get_bearer(&server, "/auth/me", &access3)
+        .await
+        .error(401, "session_revoked");
+    refresh(&server, &third).await.error(401, "session_revoked");
+    // A fresh login still works.
+    mobile_login(&server, "alice").await;
+}
+
+#[tokio::test]
+async fn twenty_parallel_refreshes_share_one_successor() {
+    if !once() {
+        return;
+    }
+    let server = short_lived("access-refresh");
+    let (_, token) = mobile_pair(&server, "alice").await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let url = server.url("/auth/refresh");
+        let token = token.clone();
+        set.spawn(async move {
+            Reply::from(
+                http()
+                    .post(url)
+                    .json(&json!({ "refresh_token": token }))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        });
+    }
+    let replies = set.join_all().await;
+    let mut successors = HashSet::new();
+    for r in &replies {
+        assert!(r.status.as_u16() < 500, "{}", r.raw);
+        assert_eq!(r.status, 200, "{}", r.raw);
+        successors.insert(r.body["refresh_token"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(
+        successors.len(),
+        1,
+        "one rotation, not {}",
+        successors.len()
+    );
+    let access = replies[0].body["access_token"].as_str().unwrap();
+    let list = get_bearer(&server, "/auth/sessions", access).await;
+    assert_eq!(list.body.as_array().unwrap().len(), 1, "{}", list.raw);
+    let next = successors.into_iter().next().unwrap();
+    assert_eq!(refresh(&server, &next).await.status, 200);
+}
+
+#[tokio::test]
+async fn browsers_refresh_with_the_scoped_cookie_and_the_csrf_header() {
+    if !once() {
+        return;
+    }
+    let server = short_lived("access-refresh");
+    register(&server, "alice").await;
+    let user = web_login(&server, "alice").await;
+    let call = |csrf: Option<String>| {
+        let mut req = user.client.post(server.url("/auth/refresh"));
+        if let Some(t) = csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        async move { Reply::from(req.send().await.unwrap()).await }
+    };
+    call(None).await.error(403, "csrf_failed");
+    call(Some("wrong".into())).await.error(403, "csrf_failed");
+    tokio::time::sleep(PAST_EXPIRY).await;
+    // The access cookie has expired (Max-Age = access TTL): the browser no
+    // longer sends it.
+    let me = Reply::from(
+        user.client
+            .get(server.url("/auth/me"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    me.error(401, "unauthenticated");
+    let r = call(Some(user.csrf.clone())).await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    assert_eq!(r.body["csrf_token"], user.csrf.as_str());
+    assert!(r.body.get("refresh_token").is_none() && r.body.get("access_token").is_none());
+    assert!(r.session_cookie().is_some() && r.refresh_cookie().is_some());
+    let me = Reply::from(
+        user.client
+            .get(server.url("/auth/me"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(me.status, 200, "{}", me.raw);
+    // Logging out clears both cookies.
+    let out = Reply::from(
+        user.client
+            .post(server.url("/auth/logout"))
+            .header("x-csrf-token", &user.csrf)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(out.status, 204);
+    assert!(out.session_cookie().unwrap().contains("Max-Age=0"));
+    assert!(out.refresh_cookie().unwrap().contains("Max-Age=0"));
+    call(Some(user.csrf.clone()))
+        .await
+        .error(401, "unauthenticated");
+}
+
+#[tokio::test]
+async fn garbage_refresh_tokens_are_refused_without_a_5xx() {
+    if !once() {
+        return;
+    }
+    let server = short_lived("access-refresh");
+    let (access, _) = mobile_pair(&server, "alice").await;
+    let forged = "A".repeat(43);
+    for bad in ["", "x", forged.as_str(), access.as_str()] {
+        refresh(&server, bad).await.error(401, "unauthenticated");
+    }
+    for body in ["{}", "[]", "{\"refresh_token\": 5}", "not json"] {
+        let r = Reply::from(
+            http()
+                .post(server.url("/auth/refresh"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        r.error(400, "invalid_request");
+    }
+}
+
+#[tokio::test]
+async fn auto_refresh_renews_an_expired_token_once_and_detects_replay() {
+    if !once() {
+        return;
+    }
+    let server = short_lived("auto-refresh");
+    let token = user_with_token(&server, "alice").await;
+    let live = get_bearer(&server, "/auth/me", &token).await;
+    assert_eq!(live.status, 200);
+    assert!(live.header("x-refreshed-token").is_none());
+    tokio::time::sleep(PAST_EXPIRY).await;
+
+    let renewed = get_bearer(&server, "/auth/me", &token).await;
+    assert_eq!(renewed.status, 200, "{}", renewed.raw);
+    let fresh = renewed
+        .header("x-refreshed-token")
+        .expect("X-Refreshed-Token")
+        .to_owned();
+    assert_ne!(fresh, token);
+    // Within the grace period the same expired token gets the same renewal.
+    let again = get_bearer(&server, "/auth/me", &token).await;
+    assert_eq!(again.header("x-refreshed-token"), Some(fresh.as_str()));
+    let with_fresh = get_bearer(&server, "/auth/me", &fresh).await;
+    assert_eq!(with_fresh.status, 200);
+    assert!(with_fresh.header("x-refreshed-token").is_none());
+
+    // After the grace period, the old generation is a replay: session ends.
+    tokio::time::sleep(PAST_GRACE).await;
+    get_bearer(&server, "/auth/me", &token)
+        .await
+        .error(401, "session_revoked");
+    get_bearer(&server, "/auth/me", &fresh)
+        .await
+        .error(401, "session_revoked");
+}
+
+#[tokio::test]
+async fn twenty_parallel_requests_with_one_expired_token_share_one_renewal() {
+    if !once() {
+        return;
+    }
+    let server = short_lived("auto-refresh");
+    let token = user_with_token(&server, "alice").await;
+    tokio::time::sleep(PAST_EXPIRY).await;
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let url = server.url("/auth/sessions");
+        let token = token.clone();
+        set.spawn(async move {
+            Reply::from(http().get(url).bearer_auth(token).send().await.unwrap()).await
+        });
+    }
+    let replies = set.join_all().await;
+    let mut renewed = HashSet::new();
+    for r in &replies {
+        assert_eq!(r.status, 200, "{}", r.raw);
+        renewed.insert(r.header("x-refreshed-token").expect("renewed").to_owned());
+        assert_eq!(r.body.as_array().unwrap().len(), 1, "one live session");
+    }
+    assert_eq!(renewed.len(), 1, "one renewal, not {}", renewed.len());
+}
+
+#[tokio::test]
+async fn auto_refresh_renews_browser_cookies_and_refuses_revoked_sessions() {
+    if !once() {
+        return;
+    }
+    let server = short_lived("auto-refresh");
+    register(&server, "alice").await;
+    let user = web_login(&server, "alice").await;
+    tokio::time::sleep(PAST_EXPIRY).await;
+    let r = Reply::from(
+        user.client
+            .get(server.url("/auth/me"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    let cookie = r.session_cookie().expect("renewed cookie");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("Path=/"),
+        "{cookie}"
+    );
+    assert!(r.header("x-refreshed-token").is_none());
+    // The jar now holds the new token; the next request is plain.
+    let next = Reply::from(
+        user.client
+            .get(server.url("/auth/me"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(next.status, 200);
+    assert!(next.session_cookie().is_none());
+
+    // A revoked session's expired token is not renewed.
+    let phone = mobile_login(&server, "alice").await;
+    let out = Reply::from(
+        user.client
+            .post(server.url("/auth/logout-all"))
+            .header("x-csrf-token", &user.csrf)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(out.status, 204, "{}", out.raw);
+    tokio::time::sleep(PAST_EXPIRY).await;
+    let r = get_bearer(&server, "/auth/me", &phone).await;
+    r.error(401, "session_revoked");
+    assert!(r.header("x-refreshed-token").is_none());
+}

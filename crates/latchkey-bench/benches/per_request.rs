@@ -1,0 +1,32 @@
+//! The whole per-request credential check, per strategy: what
+//! `AuthService::authenticate` costs for a live credential of a signed-in
+//! user (SQLite store, warm caches).
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use latchkey_core::strategy::Strategy;
+
+fn per_request(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut group = c.benchmark_group("authenticate");
+    for strategy in Strategy::ALL {
+        let fixture = rt.block_on(latchkey_bench::fixture(strategy));
+        group.bench_function(strategy.as_str(), |b| {
+            b.to_async(&rt).iter(|| async {
+                fixture
+                    .auth
+                    .authenticate(black_box(&fixture.credential))
+                    .await
+                    .expect("authenticated")
+            });
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, per_request);
+criterion_main!(benches);

@@ -27,7 +27,11 @@ fn claims(now: OffsetDateTime) -> Claims {
 
 fn tokens(c: &mut Criterion) {
     let now = OffsetDateTime::now_utc();
-    for algorithm in [KeyAlgorithm::EdDsa, KeyAlgorithm::Es256, KeyAlgorithm::Hs256] {
+    for algorithm in [
+        KeyAlgorithm::EdDsa,
+        KeyAlgorithm::Es256,
+        KeyAlgorithm::Hs256,
+    ] {
         let key = SigningKey::generate(algorithm, now).expect("key");
         let ring = KeyRing::new(&[key], now, Duration::minutes(5)).expect("ring");
         let claims = claims(now);

@@ -27,7 +27,10 @@ pub struct Fixture {
 /// Builds a [`Fixture`] for `strategy`.
 pub async fn fixture(strategy: Strategy) -> Fixture {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("bench.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("bench.db").display()
+    );
     let store = SqliteStore::connect(&url).await.expect("sqlite");
     store.migrate().await.expect("migrate");
     let config = StrategyConfig {

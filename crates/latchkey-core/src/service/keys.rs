@@ -7,7 +7,7 @@ use time::Duration;
 use super::AuthService;
 use crate::{
     error::AuthError,
-    keys::{KeyState, SigningKey},
+    keys::{KeyAlgorithm, KeyState, SigningKey},
     revocation::Revocation,
     strategy::Strategy,
     token::KeyRing,
@@ -37,23 +37,54 @@ impl AuthService {
         bound + config.leeway
     }
 
-    /// Makes a signing key of the configured algorithm unless one is
-    /// signing already; `true` if it made one.
+    /// Makes a signing key of the configured algorithm if no key is
+    /// signing (first start); `true` if it made one.
     pub async fn ensure_signing_key(&self) -> Result<bool, AuthError> {
-        let now = self.now();
-        let keys = self.store().keys().await?;
-        let wanted = self.inner.config.algorithm;
-        let signing = keys
-            .iter()
-            .filter(|k| k.state(now, self.max_token_ttl()) == KeyState::Signing)
-            .max_by_key(|k| k.created_at);
-        if signing.is_some_and(|k| k.algorithm == wanted) {
+        if self.signer().await?.is_some() {
             return Ok(false);
         }
-        let key = SigningKey::generate(wanted, now)?;
-        self.store().rotate_key(&key, now).await?;
-        tracing::info!(kid = %key.kid, algorithm = %wanted, "made a new signing key");
+        self.make_signer(self.inner.config.algorithm).await?;
         Ok(true)
+    }
+
+    /// The server's start: if the signing key's algorithm is not the
+    /// configured one, a key of the configured algorithm takes over (the
+    /// old one verifies until its tokens expire). Admin commands never do
+    /// this, so running one with other settings cannot switch algorithms.
+    pub async fn align_signing_algorithm(&self) -> Result<bool, AuthError> {
+        let wanted = self.inner.config.algorithm;
+        if self.signer().await?.is_some_and(|k| k.algorithm == wanted) {
+            return Ok(false);
+        }
+        self.make_signer(wanted).await?;
+        self.reload_keys().await?;
+        Ok(true)
+    }
+
+    async fn signer(&self) -> Result<Option<SigningKey>, AuthError> {
+        let now = self.now();
+        let ttl = self.max_token_ttl();
+        Ok(self
+            .store()
+            .keys()
+            .await?
+            .into_iter()
+            .filter(|k| k.state(now, ttl) == KeyState::Signing)
+            .max_by_key(|k| k.created_at))
+    }
+
+    async fn make_signer(&self, algorithm: KeyAlgorithm) -> Result<(), AuthError> {
+        let now = self.now();
+        let key = SigningKey::generate(algorithm, now)?;
+        self.store().rotate_key(&key, now).await?;
+        tracing::info!(kid = %key.kid, %algorithm, "made a new signing key");
+        Ok(())
+    }
+
+    /// Drops deny-list entries whose tokens have all expired; returns how
+    /// many remain.
+    pub fn prune_revocations(&self) -> usize {
+        self.inner.deny.prune(self.now())
     }
 
     /// `latchkey keys rotate`: a new key of the current signer's algorithm
@@ -62,11 +93,9 @@ impl AuthService {
     /// expired. Returns the new key's id.
     pub async fn rotate_key(&self) -> Result<String, AuthError> {
         let now = self.now();
-        let keys = self.store().keys().await?;
-        let algorithm = keys
-            .iter()
-            .filter(|k| k.retired_at.is_none())
-            .max_by_key(|k| k.created_at)
+        let algorithm = self
+            .signer()
+            .await?
             .map_or(self.inner.config.algorithm, |k| k.algorithm);
         let key = SigningKey::generate(algorithm, now)?;
         self.store().rotate_key(&key, now).await?;

@@ -18,6 +18,9 @@ pub(crate) async fn run(args: &ServeArgs) -> anyhow::Result<()> {
     telemetry::init(settings.log_format, "info,sqlx=warn");
     let store = wiring::open_store(&settings.database).await?;
     let auth = wiring::auth_service(store, &settings).await?;
+    auth.align_signing_algorithm()
+        .await
+        .context("cannot prepare the signing key")?;
     let http = HttpConfig {
         cookie_secure: settings.cookie_secure,
         trusted_proxies: settings.trusted_proxies.clone(),
@@ -80,10 +83,14 @@ async fn follow_revocations(auth: AuthService) {
         return;
     }
     let mut every = tokio::time::interval(REVOCATION_POLL);
-    loop {
+    for tick in 0u64.. {
         every.tick().await;
         if let Err(e) = auth.sync_revocations().await {
             tracing::warn!(error = %e, "revocation poll failed");
+        }
+        // Every ~10 s, forget revocations whose tokens have all expired.
+        if tick % 40 == 0 {
+            auth.prune_revocations();
         }
     }
 }

@@ -256,3 +256,46 @@ async fn forged_and_malformed_tokens_are_401_never_5xx() {
     }
     assert_eq!(get_bearer(&server, "/auth/me", &token).await.status, 200);
 }
+
+#[tokio::test]
+async fn the_algorithm_changes_only_by_server_configuration() {
+    if !once() {
+        return;
+    }
+    let mut server = Server::start(&["--strategy", "access-refresh"]);
+    let old = user_with_token(&server, "alice").await;
+    assert_eq!(decode(old.split('.').next().unwrap())["alg"], "EdDSA");
+    // An admin command run with other settings does not switch algorithms.
+    let mut cmd = latchkey();
+    let out = cmd
+        .current_dir(server.dir())
+        .env("LATCHKEY_JWT_ALGORITHM", "ES256")
+        .args(["users", "add", "bob", "--password-stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(PASSWORD.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let listing = text(&server.cli(&["keys", "list"], None).stdout);
+    assert_eq!(listing.lines().count(), 1, "{listing}");
+    assert!(
+        listing.contains("EdDSA\t") && listing.contains("signing"),
+        "{listing}"
+    );
+
+    // The server restarted with ES256 signs with a new ES256 key; tokens
+    // of the old key stay valid until they expire.
+    server.restart_with_env(&[("LATCHKEY_JWT_ALGORITHM", "ES256")]);
+    let new = mobile_login(&server, "alice").await;
+    assert_eq!(decode(new.split('.').next().unwrap())["alg"], "ES256");
+    assert_eq!(get_bearer(&server, "/auth/me", &old).await.status, 200);
+    let keys = jwks(&server).await.body;
+    verify_independently(&old, &keys);
+    verify_independently(&new, &keys);
+}

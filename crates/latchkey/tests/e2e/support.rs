@@ -95,6 +95,13 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// Restarts with extra environment variables.
+    pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        self.env
+            .extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        self.restart();
+    }
+
     /// Stops the process and starts another on the same database.
     pub fn restart(&mut self) {
         self.stop();

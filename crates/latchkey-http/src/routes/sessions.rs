@@ -7,12 +7,16 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use axum_extra::extract::CookieJar;
-use latchkey_core::{ids::SessionId, session::ClientKind};
+use latchkey_core::{
+    ids::SessionId,
+    session::{ClientKind, Session},
+};
 use serde::Serialize;
 use time::OffsetDateTime;
 
 use crate::{error::ApiError, extract::Authenticated, state::AppState};
 
+/// A session as its owner sees it, in the list and as "the current one".
 #[derive(Serialize)]
 pub(crate) struct SessionView {
     id: String,
@@ -28,6 +32,21 @@ pub(crate) struct SessionView {
     current: bool,
 }
 
+impl SessionView {
+    pub(crate) fn new(s: &Session, current: SessionId) -> Self {
+        Self {
+            current: s.id == current,
+            id: s.id.to_string(),
+            client: s.client,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+            ip: s.ip.map(|ip| ip.to_string()),
+            user_agent: s.user_agent.clone(),
+        }
+    }
+}
+
 pub(crate) async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -36,17 +55,8 @@ pub(crate) async fn list(
     let current = auth.caller.session_id;
     Ok(Json(
         sessions
-            .into_iter()
-            .map(|s| SessionView {
-                current: s.id == current,
-                id: s.id.to_string(),
-                client: s.client,
-                created_at: s.created_at,
-                last_seen_at: s.last_seen_at,
-                expires_at: s.expires_at,
-                ip: s.ip.map(|ip| ip.to_string()),
-                user_agent: s.user_agent,
-            })
+            .iter()
+            .map(|s| SessionView::new(s, current))
             .collect(),
     ))
 }

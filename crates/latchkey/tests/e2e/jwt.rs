@@ -111,13 +111,10 @@ async fn published_keys_verify_issued_tokens() {
             "mobile tokens carry no CSRF claim"
         );
         // Browser tokens carry the CSRF token as a claim.
-        let r = Reply::from(
-            http()
-                .post(server.url("/auth/login"))
-                .json(&json!({"username": "alice", "password": PASSWORD}))
-                .send()
-                .await
-                .unwrap(),
+        let r = post_json(
+            &server,
+            "/auth/login",
+            json!({"username": "alice", "password": PASSWORD}),
         )
         .await;
         let cookie = r

@@ -15,13 +15,10 @@ async fn the_database_never_holds_a_credential() {
     let server = Server::start(&[]);
     register(&server, "alice").await;
     let token = mobile_login(&server, "alice").await;
-    let r = Reply::from(
-        http()
-            .post(server.url("/auth/login"))
-            .json(&json!({"username": "alice", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap(),
+    let r = post_json(
+        &server,
+        "/auth/login",
+        json!({"username": "alice", "password": PASSWORD}),
     )
     .await;
     let cookie = r

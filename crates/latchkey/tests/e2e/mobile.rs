@@ -9,13 +9,10 @@ use crate::support::*;
 async fn mobile_login_returns_a_bearer_token_and_no_cookie() {
     let server = Server::start(&["--session-ttl", "2h"]);
     register(&server, "bob").await;
-    let r = Reply::from(
-        http()
-            .post(server.url("/auth/login"))
-            .json(&json!({"username": "bob", "password": PASSWORD, "client": "mobile"}))
-            .send()
-            .await
-            .unwrap(),
+    let r = post_json(
+        &server,
+        "/auth/login",
+        json!({"username": "bob", "password": PASSWORD, "client": "mobile"}),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.raw);

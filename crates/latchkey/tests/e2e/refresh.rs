@@ -30,13 +30,10 @@ const PAST_GRACE: Duration = Duration::from_millis(1200);
 
 async fn mobile_pair(server: &Server, username: &str) -> (String, String) {
     register(server, username).await;
-    let r = Reply::from(
-        http()
-            .post(server.url("/auth/login"))
-            .json(&json!({"username": username, "password": PASSWORD, "client": "mobile"}))
-            .send()
-            .await
-            .unwrap(),
+    let r = post_json(
+        server,
+        "/auth/login",
+        json!({"username": username, "password": PASSWORD, "client": "mobile"}),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.raw);
@@ -50,15 +47,7 @@ async fn mobile_pair(server: &Server, username: &str) -> (String, String) {
 }
 
 async fn refresh(server: &Server, token: &str) -> Reply {
-    Reply::from(
-        http()
-            .post(server.url("/auth/refresh"))
-            .json(&json!({ "refresh_token": token }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
+    post_json(server, "/auth/refresh", json!({ "refresh_token": token })).await
 }
 
 #[tokio::test]

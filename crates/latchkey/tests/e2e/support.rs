@@ -398,3 +398,16 @@ pub async fn user_with_token(server: &Server, username: &str) -> String {
     assert_eq!(register(server, username).await.status, 201);
     mobile_login(server, username).await
 }
+
+/// `POST path` with a JSON body and no credentials.
+pub async fn post_json(server: &Server, path: &str, body: serde_json::Value) -> Reply {
+    Reply::from(
+        http()
+            .post(server.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("request"),
+    )
+    .await
+}

@@ -26,13 +26,10 @@ async fn register_trims_and_refuses_case_variants() {
 async fn login_sets_an_httponly_cookie_and_returns_only_the_csrf_token() {
     let server = Server::start(&[]);
     register(&server, "alice").await;
-    let r = Reply::from(
-        http()
-            .post(server.url("/auth/login"))
-            .json(&json!({"username": "ALICE", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap(),
+    let r = post_json(
+        &server,
+        "/auth/login",
+        json!({"username": "ALICE", "password": PASSWORD}),
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.raw);
@@ -106,13 +103,10 @@ async fn cookie_authenticates_me_and_session() {
 async fn logout_revokes_and_clears_the_cookie() {
     let server = Server::start(&[]);
     register(&server, "alice").await;
-    let r = Reply::from(
-        http()
-            .post(server.url("/auth/login"))
-            .json(&json!({"username": "alice", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap(),
+    let r = post_json(
+        &server,
+        "/auth/login",
+        json!({"username": "alice", "password": PASSWORD}),
     )
     .await;
     let cookie = r
@@ -217,13 +211,10 @@ async fn every_login_mints_a_new_session_and_never_adopts_a_planted_one() {
 async fn cookie_secure_always_uses_the_host_prefix() {
     let server = Server::start(&["--cookie-secure", "always"]);
     register(&server, "alice").await;
-    let r = Reply::from(
-        http()
-            .post(server.url("/auth/login"))
-            .json(&json!({"username": "alice", "password": PASSWORD}))
-            .send()
-            .await
-            .unwrap(),
+    let r = post_json(
+        &server,
+        "/auth/login",
+        json!({"username": "alice", "password": PASSWORD}),
     )
     .await;
     let c = &r.session_cookie().expect("session cookie");

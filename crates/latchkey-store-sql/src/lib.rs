@@ -2,17 +2,23 @@
 //!
 //! # Layout
 //! - [`sqlite`]: the embedded default, [`SqliteStore`].
+//! - [`postgres`]: for several nodes, [`PgStore`].
+//! - `shared`: the SQL both dialects share, and the macro that implements
+//!   the store traits with it for each backend.
 //! - `rows`: rows as the database returns them, and their conversion to
 //!   domain values (shared by every dialect, since instants are stored as
 //!   integer milliseconds everywhere).
 //! - `error`: sqlx errors mapped onto [`StoreError`](latchkey_core::StoreError).
 //!
-//! A second backend is a new module with its own `migrations/<dialect>`
-//! folder, not a change to this one.
+//! A backend is a module with its own connection setup and
+//! `migrations/<dialect>` folder; the statements are shared.
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod postgres;
 mod rows;
+mod shared;
 pub mod sqlite;
 
+pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

@@ -46,6 +46,7 @@ struct FileConfig {
     session_cache_ttl: Option<String>,
     key_poll_interval: Option<String>,
     refresh_grace: Option<String>,
+    database_pool_size: Option<u32>,
 }
 
 /// How log lines are written to stderr.
@@ -86,6 +87,7 @@ pub(crate) struct Settings {
     pub(crate) session_cache_ttl: HumanDuration,
     pub(crate) key_poll_interval: HumanDuration,
     pub(crate) refresh_grace: HumanDuration,
+    pub(crate) database_pool_size: u32,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -260,6 +262,14 @@ impl Settings {
                 "refresh_grace",
                 env_or("refresh_grace", file.refresh_grace)?,
                 "10s",
+            )?,
+            database_pool_size: parse(
+                "database_pool_size",
+                env_or(
+                    "database_pool_size",
+                    file.database_pool_size.map(|n| n.to_string()),
+                )?,
+                "10",
             )?,
         })
     }

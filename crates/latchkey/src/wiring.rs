@@ -12,10 +12,11 @@ use latchkey_core::{
     clock::SystemClock, password::PasswordHasher, service::AuthService, session::SessionPolicy,
     store::Store,
 };
-use latchkey_store_sql::SqliteStore;
+use latchkey_store_sql::{PgStore, SqliteStore};
 
-/// Opens the database named by `url` and brings its schema up to date.
-pub(crate) async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
+/// Opens the database named by `url` (with at most `pool_size`
+/// connections, for PostgreSQL) and brings its schema up to date.
+pub(crate) async fn open_store(url: &str, pool_size: u32) -> anyhow::Result<Arc<dyn Store>> {
     let shown = redact_url(url);
     let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
         Arc::new(
@@ -24,9 +25,13 @@ pub(crate) async fn open_store(url: &str) -> anyhow::Result<Arc<dyn Store>> {
                 .with_context(|| format!("cannot open database {shown}"))?,
         )
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        bail!("PostgreSQL is not supported in this version yet (use sqlite://)");
+        Arc::new(
+            PgStore::connect(url, pool_size)
+                .await
+                .with_context(|| format!("cannot open database {shown}"))?,
+        )
     } else {
-        bail!("unsupported database URL {shown} (use sqlite://PATH?mode=rwc)");
+        bail!("unsupported database URL {shown} (use sqlite://PATH?mode=rwc or postgres://…)");
     };
     store
         .migrate()
@@ -63,6 +68,6 @@ pub(crate) async fn auth_service(
 /// The service for an admin command.
 pub(crate) async fn admin_service(args: &StoreArgs) -> anyhow::Result<AuthService> {
     let settings = Settings::for_admin(args)?;
-    let store = open_store(&settings.database).await?;
+    let store = open_store(&settings.database, settings.database_pool_size).await?;
     auth_service(store, &settings).await
 }

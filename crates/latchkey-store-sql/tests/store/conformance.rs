@@ -1,6 +1,8 @@
 //! The `Store` contract, backend-neutral. Every case is an async function
 //! over a migrated `Arc<dyn Store>` (or, for reconnecting, over a
-//! [`Backend`]); [`store_conformance_suite!`] turns the whole list into
+//! [`Backend`]), here or in [`conformance_tokens`](crate::conformance_tokens)
+//! (session lookup by id, revocation feeds, refresh tokens, generations, key
+//! rotation); [`store_conformance_suite!`] turns the whole list into
 //! `#[tokio::test]`s for one backend:
 //!
 //! ```ignore
@@ -51,7 +53,7 @@ where
 /// [`Backend`] type, in the module where it is invoked.
 macro_rules! store_conformance_suite {
     ($backend:ty) => {
-        $crate::conformance::store_conformance_suite!(@store_cases $backend;
+        $crate::conformance::store_conformance_suite!(@store_cases $backend, conformance;
             user_lookup_is_case_insensitive,
             case_variant_username_conflicts,
             set_password_hash_persists,
@@ -66,17 +68,33 @@ macro_rules! store_conformance_suite {
             keys_round_trip_oldest_first,
             migrate_twice_is_harmless,
         );
+        $crate::conformance::store_conformance_suite!(@store_cases $backend, conformance_tokens;
+            session_by_id_finds_every_state,
+            revoke_user_sessions_returns_exactly_the_revoked_ids,
+            revocations_since_is_inclusive_to_the_millisecond,
+            refresh_token_round_trips_every_field,
+            rotate_refresh_token_spends_once,
+            rotate_unknown_refresh_token_stores_nothing,
+            failed_rotation_leaves_the_token_live,
+            concurrent_rotations_of_one_token_rotate_once,
+            deleting_a_session_deletes_its_refresh_tokens,
+            advance_generation_moves_only_from_the_current_one,
+            advance_generation_refuses_ended_sessions,
+            concurrent_generation_advances_advance_once,
+            rotate_key_retires_every_signer,
+            generation_and_renewed_at_round_trip,
+        );
 
         #[tokio::test]
         async fn data_survives_reconnect() {
             $crate::conformance::data_survives_reconnect::<$backend>().await;
         }
     };
-    (@store_cases $backend:ty; $($case:ident),* $(,)?) => {
+    (@store_cases $backend:ty, $module:ident; $($case:ident),* $(,)?) => {
         $(
             #[tokio::test]
             async fn $case() {
-                $crate::conformance::run::<$backend, _, _>($crate::conformance::$case).await;
+                $crate::conformance::run::<$backend, _, _>($crate::$module::$case).await;
             }
         )*
     };

@@ -9,7 +9,7 @@ use latchkey_core::{
     keys::{KeyAlgorithm, SigningKey},
     secret::{SecretToken, TokenHash},
     session::{ClientKind, Session},
-    store::Store,
+    store::{RefreshRecord, Store},
     user::{User, Username},
 };
 use time::{Duration, OffsetDateTime, macros::datetime};
@@ -133,6 +133,58 @@ pub(crate) fn assert_same_user(actual: &User, expected: &User) {
         "password_hash"
     );
     assert_eq!(actual.created_at, expected.created_at, "created_at");
+}
+
+/// A live refresh token of `session`, at `generation`, issued at
+/// `created_at`, with a fresh random hash.
+pub(crate) fn refresh(
+    session: &Session,
+    generation: i64,
+    created_at: OffsetDateTime,
+) -> RefreshRecord {
+    RefreshRecord {
+        token_hash: SecretToken::generate().expect("token").hash(),
+        session_id: session.id,
+        generation,
+        created_at,
+        spent_at: None,
+    }
+}
+
+/// Inserts [`refresh`]`(session, generation, created_at)` and returns it.
+pub(crate) async fn add_refresh(
+    store: &Arc<dyn Store>,
+    session: &Session,
+    generation: i64,
+    created_at: OffsetDateTime,
+) -> RefreshRecord {
+    let r = refresh(session, generation, created_at);
+    store
+        .create_refresh_token(&r)
+        .await
+        .expect("create_refresh_token");
+    r
+}
+
+/// The stored copy of the refresh token whose hash is `hash`, if any.
+pub(crate) async fn stored_refresh(
+    store: &Arc<dyn Store>,
+    hash: &TokenHash,
+) -> Option<RefreshRecord> {
+    store.refresh_token(hash).await.expect("refresh_token")
+}
+
+/// Asserts every field of two refresh records is equal.
+#[track_caller]
+pub(crate) fn assert_same_refresh(actual: &RefreshRecord, expected: &RefreshRecord) {
+    assert!(
+        actual.token_hash == expected.token_hash,
+        "token_hash differs"
+    );
+    assert_eq!(actual.session_id, expected.session_id, "session_id");
+    assert_eq!(actual.generation, expected.generation, "generation");
+    assert_eq!(actual.created_at, expected.created_at, "created_at");
+    assert_eq!(actual.spent_at, expected.spent_at, "spent_at");
 }
 
 /// A signing key made at `created_at` (a real Ed25519 key, so the byte

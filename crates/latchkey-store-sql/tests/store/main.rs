@@ -3,13 +3,16 @@
 //! - [`conformance`]: what every [`Store`](latchkey_core::store::Store)
 //!   backend must do, written once over `Arc<dyn Store>` and run against each
 //!   backend through [`store_conformance_suite!`](conformance::store_conformance_suite).
+//! - [`conformance_tokens`]: more of that contract, for session lookup by id,
+//!   revocation feeds, refresh tokens, token generations and key rotation.
 //! - [`sqlite`]: the SQLite backend on a temp-file database, and its run of the
 //!   suite. A PostgreSQL backend is one more module like it.
 //! - [`service_clock`]: `AuthService` over SQLite, driven by a `ManualClock`
 //!   so expiry and last-seen throttling are tested without sleeping.
-//! - [`fixtures`]: users, sessions and keys to feed the stores.
+//! - [`fixtures`]: users, sessions, refresh tokens and keys to feed the stores.
 
 mod conformance;
+mod conformance_tokens;
 mod fixtures;
 mod service_clock;
 mod sqlite;

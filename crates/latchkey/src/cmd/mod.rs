@@ -17,7 +17,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Migrate(store) => {
             telemetry::init(crate::config::LogFormat::Pretty, "warn");
             let url = database_url(&store)?;
-            crate::wiring::open_store(&url).await?;
+            crate::wiring::open_store(&url, 1).await?;
             println!("database {} is up to date", crate::config::redact_url(&url));
             Ok(())
         }

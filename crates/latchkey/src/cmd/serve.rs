@@ -16,7 +16,7 @@ const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 pub(crate) async fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(args)?;
     telemetry::init(settings.log_format, "info,sqlx=warn");
-    let store = wiring::open_store(&settings.database).await?;
+    let store = wiring::open_store(&settings.database, settings.database_pool_size).await?;
     let auth = wiring::auth_service(store, &settings).await?;
     auth.align_signing_algorithm()
         .await

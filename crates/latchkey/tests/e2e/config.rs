@@ -181,10 +181,13 @@ fn serve_refuses_to_start_half_configured() {
         &run(&["--database", "mysql://localhost/x"]),
         "unsupported database URL",
     );
+    // An unreachable PostgreSQL: one line, and the password never shown.
+    let out = run(&["--database", "postgres://app:s3cret@127.0.0.1:1/x"]);
     assert_one_line_error(
-        &run(&["--database", "postgres://app:s3cret@127.0.0.1:1/x"]),
-        "PostgreSQL is not supported",
+        &out,
+        "cannot open database postgres://app:***@127.0.0.1:1/x",
     );
+    assert!(!text(&out.stderr).contains("s3cret"));
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap().to_string();
     let out = latchkey()

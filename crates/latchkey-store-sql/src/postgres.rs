@@ -1,0 +1,74 @@
+//! PostgreSQL, for deployments of several nodes.
+
+use std::{str::FromStr, time::Duration};
+
+use async_trait::async_trait;
+use latchkey_core::{
+    StoreError,
+    clock::{from_millis, to_millis},
+    ids::{SessionId, UserId},
+    keys::SigningKey,
+    secret::TokenHash,
+    session::{RevocationReason, Session},
+    store::{KeyStore, RefreshRecord, RefreshStore, Rotation, SessionStore, Store, UserStore},
+    user::{User, Username},
+};
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use time::OffsetDateTime;
+
+use crate::{
+    error::{from_migrate, from_sqlx},
+    rows::{KeyRow, RefreshRow, SessionRow, UserRow},
+    shared::{session_columns, sql_store},
+};
+
+/// A SQLite database behind a connection pool.
+/// A PostgreSQL database behind a connection pool.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl PgStore {
+    /// Connects with at most `pool_size` connections. Does not migrate;
+    /// call [`Store::migrate`]. A database that does not answer within a
+    /// few seconds is [`StoreError::Unavailable`], here and on every later
+    /// call, so requests fail fast instead of hanging.
+    pub async fn connect(url: &str, pool_size: u32) -> Result<Self, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Unavailable(format!("bad PostgreSQL URL: {e}")))?
+            .application_name("latchkey");
+        let pool = PgPoolOptions::new()
+            .max_connections(pool_size.max(1))
+            .acquire_timeout(Duration::from_secs(3))
+            .connect_with(options)
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(Self { pool })
+    }
+}
+
+sql_store!(PgStore, sqlx::Postgres, "BEGIN");
+
+#[async_trait]
+impl Store for PgStore {
+    /// sqlx holds a PostgreSQL advisory lock while migrating, so nodes that
+    /// start together migrate one at a time.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::migrate!("./migrations/postgres")
+            .run(&self.pool)
+            .await
+            .map_err(from_migrate)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(from_sqlx)?;
+        Ok(())
+    }
+}

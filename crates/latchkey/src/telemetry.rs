@@ -13,6 +13,12 @@ pub(crate) fn init(format: LogFormat, default_level: &str) {
         .and_then(|v| EnvFilter::try_new(v).ok())
         .or_else(|| EnvFilter::try_from_default_env().ok())
         .unwrap_or_else(|| EnvFilter::new(default_level));
+    // PostgreSQL's NOTICEs ("relation already exists, skipping" at every
+    // migration) are not ours to report.
+    let filter = match "sqlx::postgres::notice=warn".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let builder = fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::stderr().is_terminal())

@@ -6,7 +6,10 @@
 //! - [`conformance_tokens`]: more of that contract, for session lookup by id,
 //!   revocation feeds, refresh tokens, token generations and key rotation.
 //! - [`sqlite`]: the SQLite backend on a temp-file database, and its run of the
-//!   suite. A PostgreSQL backend is one more module like it.
+//!   suite.
+//! - [`postgres`]: the PostgreSQL backend on a fresh database per test (on
+//!   `LATCHKEY_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432`),
+//!   and its run of the suite.
 //! - [`service_clock`]: `AuthService` over SQLite, driven by a `ManualClock`
 //!   so expiry and last-seen throttling are tested without sleeping.
 //! - [`fixtures`]: users, sessions, refresh tokens and keys to feed the stores.
@@ -14,5 +17,6 @@
 mod conformance;
 mod conformance_tokens;
 mod fixtures;
+mod postgres;
 mod service_clock;
 mod sqlite;

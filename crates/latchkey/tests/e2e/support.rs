@@ -33,13 +33,89 @@ pub fn latchkey() -> Command {
     cmd
 }
 
+/// The store backend this run of the suite uses: `sqlite` unless
+/// `LATCHKEY_E2E_BACKEND=postgres` (see `strategies.rs`).
+pub fn backend() -> String {
+    std::env::var("LATCHKEY_E2E_BACKEND").unwrap_or_else(|_| "sqlite".to_owned())
+}
+
+/// The PostgreSQL server for the `postgres` runs, without a database name.
+pub fn postgres_server() -> String {
+    std::env::var("LATCHKEY_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// One server's database: a SQLite file in its directory, or a PostgreSQL
+/// database of its own, dropped with it.
+struct Database {
+    url: String,
+    postgres: Option<String>,
+}
+
+/// Runs `sql` on the PostgreSQL server's admin database, from a thread of
+/// its own (callers may be inside a test's runtime).
+pub fn postgres_admin(sql: String) -> Result<(), String> {
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        rt.block_on(async {
+            use sqlx::{Connection, Executor};
+            let url = format!("{}/postgres", postgres_server());
+            let mut conn = sqlx::PgConnection::connect(&url)
+                .await
+                .map_err(|e| e.to_string())?;
+            conn.execute(sqlx::AssertSqlSafe(sql))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(())
+        })
+    })
+    .join()
+    .map_err(|_| "admin thread panicked".to_owned())?
+}
+
+impl Database {
+    fn new(dir: &Path) -> Self {
+        if backend() != "postgres" {
+            return Self {
+                url: database_url(dir),
+                postgres: None,
+            };
+        }
+        let name = format!(
+            "latchkey_e2e_{}",
+            dir.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .to_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "")
+        );
+        postgres_admin(format!("CREATE DATABASE {name}")).expect("create test database");
+        Self {
+            url: format!("{}/{name}", postgres_server()),
+            postgres: Some(name),
+        }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        if let Some(name) = &self.postgres {
+            let _ = postgres_admin(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        }
+    }
+}
+
 /// A running `latchkey serve` on its own temporary database.
 pub struct Server {
     pub base: String,
     child: Child,
-    dir: TempDir,
     args: Vec<String>,
     env: Vec<(String, String)>,
+    database: Database,
+    dir: TempDir,
 }
 
 impl Server {
@@ -52,7 +128,8 @@ impl Server {
     /// that have no flag).
     pub fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let mut all = vec!["--database".to_owned(), database_url(dir.path())];
+        let database = Database::new(dir.path());
+        let mut all = vec!["--database".to_owned(), database.url.clone()];
         if !args.contains(&"--strategy") {
             all.extend(["--strategy".to_owned(), strategy()]);
         }
@@ -68,6 +145,7 @@ impl Server {
             dir,
             args: all,
             env,
+            database,
         }
     }
 
@@ -77,12 +155,17 @@ impl Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let env = [("LATCHKEY_STRATEGY".to_owned(), strategy())];
         let (child, base) = spawn(dir.path(), &[], &env);
+        let database = Database {
+            url: database_url(dir.path()),
+            postgres: None,
+        };
         Self {
             base,
             child,
             dir,
             args: Vec::new(),
             env: env.to_vec(),
+            database,
         }
     }
 
@@ -139,7 +222,7 @@ impl Server {
 
     /// Runs a CLI command against this server's database.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        run_cli(self.dir.path(), args, stdin)
+        run_cli_on(self.dir.path(), &self.database.url, args, stdin)
     }
 }
 
@@ -195,8 +278,15 @@ fn spawn(dir: &Path, args: &[String], env: &[(String, String)]) -> (Child, Strin
 }
 
 pub fn run_cli(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    run_cli_on(dir, &database_url(dir), args, stdin)
+}
+
+/// Runs a CLI command with `LATCHKEY_DATABASE` set to `database`.
+pub fn run_cli_on(dir: &Path, database: &str, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = latchkey();
-    cmd.current_dir(dir).args(args);
+    cmd.current_dir(dir)
+        .env("LATCHKEY_DATABASE", database)
+        .args(args);
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {

@@ -10,6 +10,7 @@
 //! - [`postgres`]: the PostgreSQL backend on a fresh database per test (on
 //!   `LATCHKEY_TEST_POSTGRES`, default `postgres://postgres@127.0.0.1:5432`),
 //!   and its run of the suite.
+//! - [`reads`]: what each strategy reads from the store per request.
 //! - [`service_clock`]: `AuthService` over SQLite, driven by a `ManualClock`
 //!   so expiry and last-seen throttling are tested without sleeping.
 //! - [`fixtures`]: users, sessions, refresh tokens and keys to feed the stores.
@@ -18,5 +19,6 @@ mod conformance;
 mod conformance_tokens;
 mod fixtures;
 mod postgres;
+mod reads;
 mod service_clock;
 mod sqlite;

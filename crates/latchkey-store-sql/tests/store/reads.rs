@@ -1,0 +1,244 @@
+//! What each strategy reads from the store per request, counted by a store
+//! wrapper: the contract's table promises that `access-refresh` and
+//! `auto-refresh` check a live token without the store, that
+//! `stateful-jwt` reads the session record through a cache, and that
+//! `session` reads it every time.
+
+use std::sync::{
+    Arc,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use async_trait::async_trait;
+use latchkey_core::{
+    StoreError,
+    clock::SystemClock,
+    ids::{SessionId, UserId},
+    keys::SigningKey,
+    password::{HashLimits, PasswordHasher},
+    secret::TokenHash,
+    service::AuthService,
+    session::{ClientContext, ClientKind, RevocationReason, Session, SessionPolicy},
+    store::{KeyStore, RefreshRecord, RefreshStore, Rotation, SessionStore, Store, UserStore},
+    strategy::{Strategy, StrategyConfig},
+    user::{User, Username},
+};
+use time::OffsetDateTime;
+
+use crate::sqlite::{SqliteBackend, migrated_store};
+
+/// Counts every call into the store it wraps.
+#[derive(Debug)]
+struct Counting {
+    inner: Arc<dyn Store>,
+    calls: AtomicUsize,
+}
+
+impl Counting {
+    fn hit(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[async_trait]
+impl UserStore for Counting {
+    async fn create_user(&self, user: &User) -> Result<(), StoreError> {
+        self.hit();
+        self.inner.create_user(user).await
+    }
+    async fn user_by_username(&self, username: &Username) -> Result<Option<User>, StoreError> {
+        self.hit();
+        self.inner.user_by_username(username).await
+    }
+    async fn set_password_hash(&self, user: UserId, phc: &str) -> Result<(), StoreError> {
+        self.hit();
+        self.inner.set_password_hash(user, phc).await
+    }
+}
+
+#[async_trait]
+impl SessionStore for Counting {
+    async fn create_session(&self, session: &Session) -> Result<(), StoreError> {
+        self.hit();
+        self.inner.create_session(session).await
+    }
+    async fn session_by_token(
+        &self,
+        hash: &TokenHash,
+    ) -> Result<Option<(Session, Username)>, StoreError> {
+        self.hit();
+        self.inner.session_by_token(hash).await
+    }
+    async fn session_by_id(
+        &self,
+        id: SessionId,
+    ) -> Result<Option<(Session, Username)>, StoreError> {
+        self.hit();
+        self.inner.session_by_id(id).await
+    }
+    async fn active_sessions(
+        &self,
+        user: UserId,
+        now: OffsetDateTime,
+    ) -> Result<Vec<Session>, StoreError> {
+        self.hit();
+        self.inner.active_sessions(user, now).await
+    }
+    async fn touch_session(&self, id: SessionId, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.hit();
+        self.inner.touch_session(id, at).await
+    }
+    async fn revoke_session(
+        &self,
+        user: UserId,
+        id: SessionId,
+        at: OffsetDateTime,
+        reason: RevocationReason,
+    ) -> Result<bool, StoreError> {
+        self.hit();
+        self.inner.revoke_session(user, id, at, reason).await
+    }
+    async fn revoke_user_sessions(
+        &self,
+        user: UserId,
+        keep: Option<SessionId>,
+        at: OffsetDateTime,
+        reason: RevocationReason,
+    ) -> Result<Vec<SessionId>, StoreError> {
+        self.hit();
+        self.inner
+            .revoke_user_sessions(user, keep, at, reason)
+            .await
+    }
+    async fn revocations_since(
+        &self,
+        since: OffsetDateTime,
+    ) -> Result<Vec<(SessionId, OffsetDateTime)>, StoreError> {
+        self.hit();
+        self.inner.revocations_since(since).await
+    }
+    async fn delete_expired_sessions(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+        self.hit();
+        self.inner.delete_expired_sessions(before).await
+    }
+}
+
+#[async_trait]
+impl RefreshStore for Counting {
+    async fn create_refresh_token(&self, record: &RefreshRecord) -> Result<(), StoreError> {
+        self.hit();
+        self.inner.create_refresh_token(record).await
+    }
+    async fn refresh_token(&self, hash: &TokenHash) -> Result<Option<RefreshRecord>, StoreError> {
+        self.hit();
+        self.inner.refresh_token(hash).await
+    }
+    async fn rotate_refresh_token(
+        &self,
+        spent: &TokenHash,
+        successor: &RefreshRecord,
+        at: OffsetDateTime,
+    ) -> Result<Rotation, StoreError> {
+        self.hit();
+        self.inner.rotate_refresh_token(spent, successor, at).await
+    }
+    async fn advance_generation(
+        &self,
+        session: SessionId,
+        from: i64,
+        at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        self.hit();
+        self.inner.advance_generation(session, from, at).await
+    }
+}
+
+#[async_trait]
+impl KeyStore for Counting {
+    async fn insert_key(&self, key: &SigningKey) -> Result<(), StoreError> {
+        self.hit();
+        self.inner.insert_key(key).await
+    }
+    async fn rotate_key(&self, key: &SigningKey, at: OffsetDateTime) -> Result<(), StoreError> {
+        self.hit();
+        self.inner.rotate_key(key, at).await
+    }
+    async fn keys(&self) -> Result<Vec<SigningKey>, StoreError> {
+        self.hit();
+        self.inner.keys().await
+    }
+}
+
+#[async_trait]
+impl Store for Counting {
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.inner.migrate().await
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.hit();
+        self.inner.ping().await
+    }
+}
+
+/// A service of `strategy` over a counting store, and a live credential.
+async fn signed_in(strategy: Strategy) -> (SqliteBackend, Arc<Counting>, AuthService, String) {
+    let (db, inner) = migrated_store().await;
+    let store = Arc::new(Counting {
+        inner,
+        calls: AtomicUsize::new(0),
+    });
+    let auth = AuthService::start(
+        store.clone(),
+        PasswordHasher::new(HashLimits::default()).expect("hasher"),
+        Arc::new(SystemClock),
+        SessionPolicy::default(),
+        StrategyConfig {
+            strategy,
+            ..StrategyConfig::default()
+        },
+    )
+    .await
+    .expect("service");
+    auth.register("alice", "correct horse battery staple")
+        .await
+        .expect("register");
+    let login = auth
+        .login(
+            "alice",
+            "correct horse battery staple",
+            ClientKind::Mobile,
+            ClientContext::default(),
+        )
+        .await
+        .expect("login");
+    (db, store, auth, login.credentials.access)
+}
+
+/// Store calls made by `n` authentications of `credential`.
+async fn reads_for(store: &Counting, auth: &AuthService, credential: &str, n: usize) -> usize {
+    let before = store.calls.load(Ordering::SeqCst);
+    for _ in 0..n {
+        auth.authenticate(credential).await.expect("authenticated");
+    }
+    store.calls.load(Ordering::SeqCst) - before
+}
+
+#[tokio::test]
+async fn short_token_strategies_read_nothing_for_a_live_token() {
+    for strategy in [Strategy::AccessRefresh, Strategy::AutoRefresh] {
+        let (_db, store, auth, token) = signed_in(strategy).await;
+        assert_eq!(reads_for(&store, &auth, &token, 100).await, 0, "{strategy}");
+    }
+}
+
+#[tokio::test]
+async fn stateful_jwt_reads_the_record_once_per_cache_lifetime() {
+    let (_db, store, auth, token) = signed_in(Strategy::StatefulJwt).await;
+    assert_eq!(reads_for(&store, &auth, &token, 100).await, 1);
+}
+
+#[tokio::test]
+async fn session_strategy_reads_the_record_every_time() {
+    let (_db, store, auth, token) = signed_in(Strategy::Session).await;
+    assert_eq!(reads_for(&store, &auth, &token, 100).await, 100);
+}

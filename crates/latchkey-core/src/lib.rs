@@ -11,6 +11,7 @@
 //! - [`session`]: sessions, the client they belong to and why they end.
 //! - [`strategy`]: the four ways a deployment keeps clients logged in.
 //! - [`revocation`]: the deny-list of revoked sessions the JWT strategies check.
+//! - [`feed`]: the trait through which nodes hear of each other's revocations.
 //! - [`keys`]: the signing keys the JWT strategies use.
 //! - [`token`]: JWT claims, signing and pinned-algorithm verification.
 //! - [`store`]: the traits a storage backend implements.
@@ -22,6 +23,7 @@ pub mod clock;
 pub mod csrf;
 pub mod duration;
 pub mod error;
+pub mod feed;
 pub mod ids;
 pub mod keys;
 pub mod password;

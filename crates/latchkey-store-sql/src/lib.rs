@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`sqlite`]: the embedded default, [`SqliteStore`].
 //! - [`postgres`]: for several nodes, [`PgStore`].
+//! - [`pg_feed`]: [`PgFeed`], revocations between nodes by `LISTEN/NOTIFY`.
 //! - `shared`: the SQL both dialects share, and the macro that implements
 //!   the store traits with it for each backend.
 //! - `rows`: rows as the database returns them, and their conversion to
@@ -15,10 +16,12 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod pg_feed;
 pub mod postgres;
 mod rows;
 mod shared;
 pub mod sqlite;
 
+pub use pg_feed::PgFeed;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;

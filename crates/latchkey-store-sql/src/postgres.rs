@@ -49,6 +49,11 @@ impl PgStore {
             .map_err(|e| StoreError::Unavailable(e.to_string()))?;
         Ok(Self { pool })
     }
+
+    /// A revocation feed over this database's `LISTEN/NOTIFY`.
+    pub fn revocation_feed(&self) -> crate::PgFeed {
+        crate::PgFeed::new(self.pool.clone())
+    }
 }
 
 sql_store!(PgStore, sqlx::Postgres, "BEGIN");

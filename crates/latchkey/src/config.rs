@@ -72,6 +72,7 @@ impl FromStr for LogFormat {
 pub(crate) struct Settings {
     pub(crate) bind: SocketAddr,
     pub(crate) database: String,
+    pub(crate) redis: Option<String>,
     pub(crate) strategy: Strategy,
     pub(crate) access_ttl: HumanDuration,
     pub(crate) session_ttl: HumanDuration,
@@ -157,11 +158,6 @@ impl Settings {
             args.strategy.clone().or(file.strategy),
             "session",
         )?;
-        if args.redis.is_some() || file.redis.is_some() {
-            bail!(
-                "redis is not supported in this version yet: the revocation feed runs in-process"
-            );
-        }
         let trusted_proxies = match (&args.trusted_proxies, file.trusted_proxies) {
             (Some(list), _) => list
                 .split(',')
@@ -204,9 +200,20 @@ impl Settings {
         if body_limit < 1024 {
             bail!("invalid body_limit {body_limit}: must be at least 1024 bytes");
         }
+        let redis = args.redis.clone().or(file.redis);
+        if let Some(url) = redis
+            .as_ref()
+            .filter(|u| !u.starts_with("redis://") && !u.starts_with("rediss://"))
+        {
+            bail!(
+                "invalid redis {:?}: use redis://HOST:PORT/",
+                redact_url(url)
+            );
+        }
         Ok(Self {
             bind: parse("bind", args.bind.clone().or(file.bind), DEFAULT_BIND)?,
             database,
+            redis,
             strategy,
             access_ttl: parse(
                 "access_ttl",
@@ -323,6 +330,9 @@ impl fmt::Display for Settings {
             .join(", ");
         writeln!(f, "bind = {:?}", self.bind.to_string())?;
         writeln!(f, "database = {:?}", redact_url(&self.database))?;
+        if let Some(redis) = &self.redis {
+            writeln!(f, "redis = {:?}", redact_url(redis))?;
+        }
         writeln!(f, "strategy = {:?}", self.strategy.as_str())?;
         writeln!(f, "access_ttl = {:?}", self.access_ttl.to_string())?;
         writeln!(f, "session_ttl = {:?}", self.session_ttl.to_string())?;

@@ -9,35 +9,48 @@ use crate::{
 };
 use anyhow::{Context, bail};
 use latchkey_core::{
-    clock::SystemClock, password::PasswordHasher, service::AuthService, session::SessionPolicy,
-    store::Store,
+    clock::SystemClock, feed::RevocationFeed, password::PasswordHasher, service::AuthService,
+    session::SessionPolicy, store::Store,
 };
 use latchkey_store_sql::{PgStore, SqliteStore};
+
+/// An open, migrated store, and the revocation feed its database offers
+/// (PostgreSQL's `LISTEN/NOTIFY`; none for SQLite, whose one node needs
+/// none).
+pub(crate) struct Opened {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) feed: Option<Arc<dyn RevocationFeed>>,
+}
 
 /// Opens the database named by `url` (with at most `pool_size`
 /// connections, for PostgreSQL) and brings its schema up to date.
 pub(crate) async fn open_store(url: &str, pool_size: u32) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open(url, pool_size).await?.store)
+}
+
+/// Like [`open_store`], with the database's own revocation feed.
+pub(crate) async fn open(url: &str, pool_size: u32) -> anyhow::Result<Opened> {
     let shown = redact_url(url);
-    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
-        Arc::new(
-            SqliteStore::connect(url)
+    let (store, feed): (Arc<dyn Store>, Option<Arc<dyn RevocationFeed>>) =
+        if url.starts_with("sqlite:") {
+            let store = SqliteStore::connect(url)
                 .await
-                .with_context(|| format!("cannot open database {shown}"))?,
-        )
-    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Arc::new(
-            PgStore::connect(url, pool_size)
+                .with_context(|| format!("cannot open database {shown}"))?;
+            (Arc::new(store), None)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let store = PgStore::connect(url, pool_size)
                 .await
-                .with_context(|| format!("cannot open database {shown}"))?,
-        )
-    } else {
-        bail!("unsupported database URL {shown} (use sqlite://PATH?mode=rwc or postgres://…)");
-    };
+                .with_context(|| format!("cannot open database {shown}"))?;
+            let feed = store.revocation_feed();
+            (Arc::new(store), Some(Arc::new(feed)))
+        } else {
+            bail!("unsupported database URL {shown} (use sqlite://PATH?mode=rwc or postgres://…)");
+        };
     store
         .migrate()
         .await
         .with_context(|| format!("cannot migrate database {shown}"))?;
-    Ok(store)
+    Ok(Opened { store, feed })
 }
 
 /// The service over `store`, with the hasher's dummy hash computed off the

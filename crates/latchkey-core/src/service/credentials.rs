@@ -15,7 +15,6 @@ use crate::{
     csrf::CsrfToken,
     error::AuthError,
     ids::{SessionId, UserId},
-    revocation::Revocation,
     secret::{SecretToken, random_bytes},
     session::{ClientContext, ClientKind, RevocationReason, Session, SessionState},
     store::RefreshRecord,
@@ -241,6 +240,11 @@ impl AuthService {
             .check(&config.issuer, now, config.leeway, renewable)
             .map_err(refused)?;
         let mut caller = Caller::from_claims(&claims)?;
+        if self.feed_down() {
+            // Fail secure: without the feed, another node's revocation is
+            // only known to the store.
+            self.sync_revocations().await?;
+        }
         if self.inner.deny.is_revoked(caller.session_id, now) {
             return Err(AuthError::SessionRevoked);
         }
@@ -315,11 +319,7 @@ impl AuthService {
                 RevocationReason::TokenReuse,
             )
             .await?;
-        self.inner.deny.apply(Revocation {
-            session: session.id,
-            until: self.now() + self.token_lifetime_bound(),
-        });
-        self.inner.records.invalidate(&session.id);
+        self.deny(&[session.id]);
         Ok(())
     }
 

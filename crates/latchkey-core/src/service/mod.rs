@@ -14,7 +14,10 @@ mod keys;
 mod refresh;
 mod sessions;
 
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{
+    Arc, OnceLock, PoisonError, RwLock,
+    atomic::{AtomicBool, Ordering},
+};
 
 use moka::sync::Cache;
 use time::{Duration, OffsetDateTime};
@@ -23,6 +26,7 @@ pub use self::credentials::{Caller, Credentials, Login};
 use crate::{
     clock::{Clock, truncate_to_millis},
     error::AuthError,
+    feed::RevocationFeed,
     ids::SessionId,
     password::PasswordHasher,
     revocation::DenyList,
@@ -57,6 +61,11 @@ struct Inner {
     refreshes: moka::future::Cache<TokenHash, Login>,
     /// `auto-refresh`: renewals by (session, generation), likewise.
     renewals: moka::future::Cache<(SessionId, i64), Credentials>,
+    /// The shared feed, when several nodes share the store.
+    feed: OnceLock<Arc<dyn RevocationFeed>>,
+    /// Whether the feed is connected; while it is not, every JWT request
+    /// first applies the store's revocations.
+    feed_up: AtomicBool,
     /// The newest revocation time already applied from the store.
     revocations_seen: RwLock<OffsetDateTime>,
 }
@@ -98,6 +107,8 @@ impl AuthService {
                 records,
                 refreshes,
                 renewals,
+                feed: OnceLock::new(),
+                feed_up: AtomicBool::new(false),
                 revocations_seen: RwLock::new(now),
             }),
         };
@@ -125,6 +136,40 @@ impl AuthService {
     /// Whether the store answers.
     pub async fn ready(&self) -> Result<(), AuthError> {
         Ok(self.inner.store.ping().await?)
+    }
+
+    /// Connects the node to a shared revocation feed. Until the feed reports
+    /// itself up, requests check the store for revocations.
+    pub fn attach_feed(&self, feed: Arc<dyn RevocationFeed>) {
+        let _ = self.inner.feed.set(feed);
+    }
+
+    /// The feed, if any: its name and whether it is connected.
+    pub fn feed_status(&self) -> Option<(&'static str, bool)> {
+        self.inner
+            .feed
+            .get()
+            .map(|f| (f.name(), self.inner.feed_up.load(Ordering::SeqCst)))
+    }
+
+    /// Called by the feed when it connects or loses its connection.
+    pub fn set_feed_up(&self, up: bool) {
+        let was = self.inner.feed_up.swap(up, Ordering::SeqCst);
+        let name = self.inner.feed.get().map_or("none", |f| f.name());
+        match (was, up) {
+            (false, true) => tracing::info!(feed = name, "revocation feed connected"),
+            (true, false) => tracing::warn!(
+                feed = name,
+                "revocation feed lost: checking the store for revocations on every request"
+            ),
+            _ => {}
+        }
+    }
+
+    /// Whether requests must read revocations from the store first: a
+    /// feed is configured but not connected.
+    fn feed_down(&self) -> bool {
+        self.inner.feed.get().is_some() && !self.inner.feed_up.load(Ordering::SeqCst)
     }
 
     fn store(&self) -> &dyn Store {

@@ -112,15 +112,30 @@ impl AuthService {
         Ok(self.store().delete_expired_sessions(now).await?)
     }
 
-    /// Puts revoked sessions on the deny-list and out of the record cache.
+    /// Puts revoked sessions on the deny-list and out of the record cache,
+    /// and tells the other nodes through the feed.
     pub(super) fn deny(&self, sessions: &[SessionId]) {
         let until = self.now() + self.token_lifetime_bound();
         for id in sessions {
-            self.inner.records.invalidate(id);
-            self.inner.deny.apply(Revocation {
+            let revocation = Revocation {
                 session: *id,
                 until,
-            });
+            };
+            self.apply_remote(revocation);
+            if let Some(feed) = self.inner.feed.get().cloned() {
+                // The store has it already; the feed only makes it fast.
+                tokio::spawn(async move {
+                    if let Err(e) = feed.publish(revocation).await {
+                        tracing::warn!(feed = feed.name(), error = %e, "could not publish a revocation");
+                    }
+                });
+            }
         }
+    }
+
+    /// Applies a revocation heard of from the feed (or made here).
+    pub fn apply_remote(&self, revocation: Revocation) {
+        self.inner.records.invalidate(&revocation.session);
+        self.inner.deny.apply(revocation);
     }
 }

@@ -15,12 +15,21 @@ pub(crate) async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The process can do its job: the store answers.
+/// The process can do its job: the store answers. With a revocation feed,
+/// also says whether it is connected: a node without its feed still serves
+/// safely (it reads revocations from the store on every request), so that
+/// is `degraded`, not unready.
 pub(crate) async fn readyz(
     State(state): State<AppState>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     state.auth.ready().await?;
-    Ok(Json(json!({ "status": "ready" })))
+    Ok(Json(match state.auth.feed_status() {
+        None => json!({ "status": "ready" }),
+        Some((name, true)) => json!({ "status": "ready", "feed": name, "feed_connected": true }),
+        Some((name, false)) => {
+            json!({ "status": "degraded", "feed": name, "feed_connected": false })
+        }
+    }))
 }
 
 /// Prometheus text exposition.

@@ -1,10 +1,11 @@
 //! `latchkey serve`.
 
-use std::io::Write;
+use std::{io::Write, sync::Arc};
 
 use anyhow::Context;
-use latchkey_core::service::AuthService;
+use latchkey_core::{feed::RevocationFeed, service::AuthService};
 use latchkey_http::{AppState, HttpConfig};
+use latchkey_redis::RedisFeed;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
@@ -16,8 +17,19 @@ const SWEEP_EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
 pub(crate) async fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(args)?;
     telemetry::init(settings.log_format, "info,sqlx=warn");
-    let store = wiring::open_store(&settings.database, settings.database_pool_size).await?;
-    let auth = wiring::auth_service(store, &settings).await?;
+    let opened = wiring::open(&settings.database, settings.database_pool_size).await?;
+    // Redis, when configured, carries revocations between nodes; otherwise
+    // PostgreSQL's LISTEN/NOTIFY does; a SQLite node is alone.
+    let feed: Option<Arc<dyn RevocationFeed>> = match &settings.redis {
+        Some(url) => Some(Arc::new(RedisFeed::new(url).map_err(anyhow::Error::msg)?)),
+        None => opened.feed,
+    };
+    let auth = wiring::auth_service(opened.store, &settings).await?;
+    if let Some(feed) = feed {
+        auth.attach_feed(feed.clone());
+        let service = auth.clone();
+        tokio::spawn(async move { feed.run(service).await });
+    }
     auth.align_signing_algorithm()
         .await
         .context("cannot prepare the signing key")?;

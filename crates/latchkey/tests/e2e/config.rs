@@ -139,8 +139,8 @@ fn bad_configuration_is_one_clear_line() {
             "cannot read config file",
         ),
         (
-            vec!["--redis".into(), "redis://127.0.0.1:6379".into()],
-            "redis",
+            vec!["--redis".into(), "localhost:6379".into()],
+            "invalid redis",
         ),
         (vec!["--no-such-flag".into()], "--no-such-flag"),
     ];

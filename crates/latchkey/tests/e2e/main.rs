@@ -11,6 +11,7 @@ mod cli;
 mod config;
 mod csrf;
 mod errors;
+mod fleet;
 mod health;
 mod jwt;
 mod limits;

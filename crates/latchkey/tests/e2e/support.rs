@@ -47,8 +47,8 @@ pub fn postgres_server() -> String {
 
 /// One server's database: a SQLite file in its directory, or a PostgreSQL
 /// database of its own, dropped with it.
-struct Database {
-    url: String,
+pub struct Database {
+    pub url: String,
     postgres: Option<String>,
 }
 
@@ -77,6 +77,27 @@ pub fn postgres_admin(sql: String) -> Result<(), String> {
 }
 
 impl Database {
+    /// A fresh PostgreSQL database, for tests that share one between nodes.
+    pub fn postgres() -> Self {
+        let suffix: String = tempfile::Builder::new()
+            .tempdir()
+            .expect("temp dir")
+            .path()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .to_lowercase()
+            .chars()
+            .filter(char::is_ascii_alphanumeric)
+            .collect();
+        let name = format!("latchkey_fleet_{suffix}");
+        postgres_admin(format!("CREATE DATABASE {name}")).expect("create test database");
+        Self {
+            url: format!("{}/{name}", postgres_server()),
+            postgres: Some(name),
+        }
+    }
+
     fn new(dir: &Path) -> Self {
         if backend() != "postgres" {
             return Self {
@@ -146,6 +167,25 @@ impl Server {
             args: all,
             env,
             database,
+        }
+    }
+
+    /// A server on a database that others share (a fleet node).
+    pub fn start_shared(database: &str, args: &[&str]) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut all = vec!["--database".to_owned(), database.to_owned()];
+        all.extend(args.iter().map(ToString::to_string));
+        let (child, base) = spawn(dir.path(), &all, &[]);
+        Self {
+            base,
+            child,
+            dir,
+            args: all,
+            env: Vec::new(),
+            database: Database {
+                url: database.to_owned(),
+                postgres: None,
+            },
         }
     }
 

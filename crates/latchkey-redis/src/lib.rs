@@ -1,0 +1,119 @@
+//! The Redis revocation feed: `PUBLISH` for speed, a sorted set for the
+//! revocations a node missed while it was disconnected (Redis pub/sub
+//! delivers at most once).
+//!
+//! Every revocation is `ZADD latchkey:revoked <until ms> <payload>` and
+//! `PUBLISH latchkey:revocations <payload>`. A node that (re)subscribes
+//! reads the set's live part (`ZRANGEBYSCORE now +inf`) before it reports
+//! the feed up; entries past their `until` are trimmed on every publish.
+#![forbid(unsafe_code)]
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use latchkey_core::{
+    feed::{self, RevocationFeed},
+    revocation::Revocation,
+    service::AuthService,
+};
+use redis::{AsyncCommands, Client, aio::ConnectionManager};
+use time::OffsetDateTime;
+use tokio::sync::OnceCell;
+
+const CHANNEL: &str = "latchkey:revocations";
+const SET: &str = "latchkey:revoked";
+
+/// A Redis server shared by the fleet.
+#[derive(Debug)]
+pub struct RedisFeed {
+    client: Client,
+    /// Connected on first publish; reconnects on its own.
+    publisher: OnceCell<ConnectionManager>,
+}
+
+impl RedisFeed {
+    /// A feed on `url` (`redis://HOST:PORT/`). Only the URL is checked here:
+    /// an unreachable server leaves the node running on store checks.
+    pub fn new(url: &str) -> Result<Self, String> {
+        let client = Client::open(url).map_err(|e| format!("invalid Redis URL: {e}"))?;
+        Ok(Self {
+            client,
+            publisher: OnceCell::new(),
+        })
+    }
+
+    async fn publisher(&self) -> redis::RedisResult<ConnectionManager> {
+        self.publisher
+            .get_or_try_init(|| self.client.get_connection_manager())
+            .await
+            .cloned()
+    }
+
+    /// Subscribes, catches up from the set, and applies messages until the
+    /// connection is lost.
+    async fn listen(&self, service: &AuthService) -> redis::RedisResult<()> {
+        let mut pubsub = self.client.get_async_pubsub().await?;
+        pubsub.subscribe(CHANNEL).await?;
+        let mut conn = self.client.get_multiplexed_async_connection().await?;
+        let now = feed::score(OffsetDateTime::now_utc());
+        let missed: Vec<String> = conn.zrangebyscore(SET, now, "+inf").await?;
+        for payload in missed.iter().filter_map(|p| feed::decode(p)) {
+            service.apply_remote(payload);
+        }
+        if let Err(e) = service.sync_revocations().await {
+            tracing::warn!(error = %e, "revocation resync failed");
+        }
+        service.set_feed_up(true);
+        let mut messages = pubsub.on_message();
+        while let Some(message) = messages.next().await {
+            match message
+                .get_payload::<String>()
+                .ok()
+                .as_deref()
+                .and_then(feed::decode)
+            {
+                Some(revocation) => service.apply_remote(revocation),
+                None => tracing::warn!("ignored a malformed revocation message"),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RevocationFeed for RedisFeed {
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn publish(&self, revocation: Revocation) -> Result<(), String> {
+        let mut conn = self.publisher().await.map_err(|e| e.to_string())?;
+        let payload = feed::encode(&revocation);
+        let now = feed::score(OffsetDateTime::now_utc());
+        redis::pipe()
+            .atomic()
+            .zadd(SET, &payload, feed::score(revocation.until))
+            .ignore()
+            .zrembyscore(SET, "-inf", now)
+            .ignore()
+            .publish(CHANNEL, &payload)
+            .ignore()
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn run(&self, service: AuthService) {
+        let mut attempt = 0;
+        loop {
+            match self.listen(&service).await {
+                Ok(()) => attempt = 0,
+                Err(e) => {
+                    tracing::debug!(error = %e, "revocation feed connection failed");
+                    attempt += 1;
+                }
+            }
+            service.set_feed_up(false);
+            tokio::time::sleep(feed::backoff(attempt)).await;
+        }
+    }
+}

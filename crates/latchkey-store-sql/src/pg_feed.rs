@@ -1,0 +1,76 @@
+//! The revocation feed of nodes that share a PostgreSQL and no Redis:
+//! `NOTIFY` on publish, `LISTEN` in each node.
+
+use async_trait::async_trait;
+use latchkey_core::{
+    feed::{self, RevocationFeed},
+    revocation::Revocation,
+    service::AuthService,
+};
+use sqlx::{PgPool, postgres::PgListener};
+
+const CHANNEL: &str = "latchkey_revocations";
+
+/// `LISTEN/NOTIFY` on the store's own database.
+#[derive(Debug, Clone)]
+pub struct PgFeed {
+    pool: PgPool,
+}
+
+impl PgFeed {
+    pub(crate) fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    /// Listens until the connection is lost.
+    async fn listen(&self, service: &AuthService) -> Result<(), sqlx::Error> {
+        let mut listener = PgListener::connect_with(&self.pool).await?;
+        listener.listen(CHANNEL).await?;
+        // What was published while we were not listening is in the store.
+        if let Err(e) = service.sync_revocations().await {
+            tracing::warn!(error = %e, "revocation resync failed");
+        }
+        service.set_feed_up(true);
+        // `try_recv` reports a lost connection as `None` rather than
+        // silently reconnecting (and missing what came meanwhile).
+        while let Some(notification) = listener.try_recv().await? {
+            match feed::decode(notification.payload()) {
+                Some(revocation) => service.apply_remote(revocation),
+                None => tracing::warn!("ignored a malformed revocation notification"),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl RevocationFeed for PgFeed {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn publish(&self, revocation: Revocation) -> Result<(), String> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(feed::encode(&revocation))
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    async fn run(&self, service: AuthService) {
+        let mut attempt = 0;
+        loop {
+            match self.listen(&service).await {
+                Ok(()) => attempt = 0,
+                Err(e) => {
+                    tracing::debug!(error = %e, "revocation feed connection failed");
+                    attempt += 1;
+                }
+            }
+            service.set_feed_up(false);
+            tokio::time::sleep(feed::backoff(attempt)).await;
+        }
+    }
+}

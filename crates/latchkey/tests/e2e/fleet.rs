@@ -1,0 +1,230 @@
+//! Several nodes on one PostgreSQL behave like one: a token revoked through
+//! any node is refused by every other, in every strategy, with the
+//! PostgreSQL `LISTEN/NOTIFY` feed and with the Redis feed. The tests
+//! report the propagation latency they measure (`--nocapture` shows it).
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+
+use crate::support::*;
+
+const STRATEGIES: [&str; 4] = ["session", "stateful-jwt", "access-refresh", "auto-refresh"];
+const TRIALS: usize = 10;
+
+fn redis_url() -> String {
+    std::env::var("LATCHKEY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
+}
+
+/// PostgreSQL and Redis are both needed: skipped outside CI without them,
+/// a failure with `CI` set.
+fn fleet_services() -> bool {
+    if std::env::var_os("LATCHKEY_E2E_STRATEGY").is_some() {
+        return false; // The fleet picks its own strategies: run once.
+    }
+    let redis = std::process::Command::new("redis-cli")
+        .args(["-u", &redis_url(), "ping"])
+        .output()
+        .is_ok_and(|o| text(&o.stdout).trim() == "PONG");
+    let postgres = postgres_admin("SELECT 1".to_owned());
+    match (postgres, redis) {
+        (Ok(()), true) => true,
+        (pg, redis) if std::env::var_os("CI").is_some() => {
+            panic!("the fleet tests need PostgreSQL ({pg:?}) and Redis (up: {redis}) in CI")
+        }
+        (pg, redis) => {
+            eprintln!("skipped: fleet tests need PostgreSQL ({pg:?}) and Redis (up: {redis})");
+            false
+        }
+    }
+}
+
+/// Waits until `node` reports its feed connected.
+async fn feed_connected(node: &Server) {
+    let started = Instant::now();
+    loop {
+        let r = Reply::from(http().get(node.url("/readyz")).send().await.unwrap()).await;
+        if r.body["feed_connected"] == true {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "feed never connected: {}",
+            r.raw
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How long after a revocation through one node another refuses the token.
+async fn propagation(login: &Server, revoke: &Server, check: &Server, user: &str) -> Duration {
+    let token = mobile_login(login, user).await;
+    assert_eq!(get_bearer(check, "/auth/me", &token).await.status, 200);
+    let r = send_bearer(revoke, Method::POST, "/auth/logout", &token).await;
+    assert_eq!(r.status, 204, "{}", r.raw);
+    let revoked = Instant::now();
+    loop {
+        let r = get_bearer(check, "/auth/me", &token).await;
+        if r.status == 401 {
+            r.error(401, "session_revoked");
+            return revoked.elapsed();
+        }
+        assert!(
+            revoked.elapsed() < Duration::from_secs(2),
+            "still accepted after 2 s"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_revocation_through_one_node_reaches_every_other() {
+    if !fleet_services() {
+        return;
+    }
+    let redis = redis_url();
+    for feed in ["postgres", "redis"] {
+        for strategy in STRATEGIES {
+            let db = Database::postgres();
+            let mut args = vec!["--strategy", strategy];
+            if feed == "redis" {
+                args.extend(["--redis", redis.as_str()]);
+            }
+            let nodes: Vec<Server> = (0..3)
+                .map(|_| Server::start_shared(&db.url, &args))
+                .collect();
+            for node in &nodes {
+                feed_connected(node).await;
+            }
+            register(&nodes[0], "alice").await;
+            let mut seen = Vec::new();
+            for _ in 0..TRIALS {
+                seen.push(propagation(&nodes[0], &nodes[1], &nodes[2], "alice").await);
+            }
+            seen.sort();
+            let p50 = seen[seen.len() / 2];
+            let max = seen[seen.len() - 1];
+            eprintln!(
+                "fleet: feed={feed} strategy={strategy} p50={p50:?} max={max:?} over {TRIALS}"
+            );
+            assert!(max < Duration::from_secs(1), "{feed}/{strategy}: {seen:?}");
+        }
+    }
+}
+
+#[test]
+fn nodes_starting_together_migrate_one_at_a_time() {
+    if !fleet_services() {
+        return;
+    }
+    let db = Database::postgres();
+    std::thread::scope(|s| {
+        let starts: Vec<_> = (0..3)
+            .map(|_| s.spawn(|| Server::start_shared(&db.url, &["--strategy", "access-refresh"])))
+            .collect();
+        for start in starts {
+            let node = start.join().expect("node started");
+            drop(node);
+        }
+    });
+}
+
+/// A `redis-server` of the test's own, on a free loopback port.
+struct OwnRedis {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start(port: u16) -> Self {
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start redis-server");
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn readiness(node: &Server) -> serde_json::Value {
+    Reply::from(http().get(node.url("/readyz")).send().await.unwrap())
+        .await
+        .body
+}
+
+#[tokio::test]
+async fn losing_redis_degrades_to_store_checks_and_recovers() {
+    if !fleet_services() {
+        return;
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let redis = OwnRedis::start(port);
+    let db = Database::postgres();
+    let url = redis.url();
+    let args = ["--strategy", "access-refresh", "--redis", url.as_str()];
+    let (a, b) = (
+        Server::start_shared(&db.url, &args),
+        Server::start_shared(&db.url, &args),
+    );
+    feed_connected(&a).await;
+    feed_connected(&b).await;
+    register(&a, "alice").await;
+
+    drop(redis);
+    // Both nodes notice, say so, and keep enforcing revocations by reading
+    // the store on every request.
+    for node in [&a, &b] {
+        let started = Instant::now();
+        while readiness(node).await["status"] != "degraded" {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "feed loss not noticed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let lag = propagation(&a, &a, &b, "alice").await;
+    assert!(
+        lag < Duration::from_millis(200),
+        "revocation without the feed took {lag:?}"
+    );
+    assert!(b.log().contains("revocation feed lost"), "{}", b.log());
+
+    // Redis comes back: the nodes return to the feed by themselves.
+    let _redis = OwnRedis::start(port);
+    feed_connected(&a).await;
+    feed_connected(&b).await;
+    let lag = propagation(&a, &b, &a, "alice").await;
+    assert!(lag < Duration::from_secs(1), "{lag:?}");
+}

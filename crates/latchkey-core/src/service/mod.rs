@@ -156,6 +156,7 @@ impl AuthService {
     pub fn set_feed_up(&self, up: bool) {
         let was = self.inner.feed_up.swap(up, Ordering::SeqCst);
         let name = self.inner.feed.get().map_or("none", |f| f.name());
+        metrics::gauge!("latchkey_revocation_feed_up", "feed" => name).set(f64::from(u8::from(up)));
         match (was, up) {
             (false, true) => tracing::info!(feed = name, "revocation feed connected"),
             (true, false) => tracing::warn!(

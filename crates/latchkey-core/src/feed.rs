@@ -24,13 +24,29 @@ pub trait RevocationFeed: Send + Sync + fmt::Debug {
     fn name(&self) -> &'static str;
     /// Tells the other nodes of `revocation`.
     async fn publish(&self, revocation: Revocation) -> Result<(), String>;
-    /// Delivers every revocation the feed carries to `service` (through
-    /// [`AuthService::apply_remote`]), reconnecting with backoff when the
-    /// feed is lost, and reporting its state through
-    /// [`AuthService::set_feed_up`]. After each (re)connection it resyncs
-    /// from the store, since what was published meanwhile is lost. Never
-    /// returns.
-    async fn run(&self, service: AuthService);
+    /// Connects, resyncs from the store (what was published while this
+    /// node was not listening is lost), reports the feed up through
+    /// [`AuthService::set_feed_up`], and delivers every revocation the feed
+    /// carries to [`AuthService::apply_remote`] until the connection is
+    /// lost.
+    async fn listen(&self, service: &AuthService) -> Result<(), String>;
+
+    /// Listens for as long as the process runs, reconnecting with backoff
+    /// and reporting the feed down while it is not connected.
+    async fn run(&self, service: AuthService) {
+        let mut attempt = 0;
+        loop {
+            match self.listen(&service).await {
+                Ok(()) => attempt = 0,
+                Err(e) => {
+                    tracing::debug!(feed = self.name(), error = %e, "revocation feed connection failed");
+                    attempt += 1;
+                }
+            }
+            service.set_feed_up(false);
+            tokio::time::sleep(backoff(attempt)).await;
+        }
+    }
 }
 
 /// The wire form of a revocation: `"<session id> <until, Unix ms>"`.

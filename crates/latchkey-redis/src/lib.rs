@@ -50,7 +50,7 @@ impl RedisFeed {
 
     /// Subscribes, catches up from the set, and applies messages until the
     /// connection is lost.
-    async fn listen(&self, service: &AuthService) -> redis::RedisResult<()> {
+    async fn listen_once(&self, service: &AuthService) -> redis::RedisResult<()> {
         let mut pubsub = self.client.get_async_pubsub().await?;
         pubsub.subscribe(CHANNEL).await?;
         let mut conn = self.client.get_multiplexed_async_connection().await?;
@@ -102,18 +102,7 @@ impl RevocationFeed for RedisFeed {
             .map_err(|e| e.to_string())
     }
 
-    async fn run(&self, service: AuthService) {
-        let mut attempt = 0;
-        loop {
-            match self.listen(&service).await {
-                Ok(()) => attempt = 0,
-                Err(e) => {
-                    tracing::debug!(error = %e, "revocation feed connection failed");
-                    attempt += 1;
-                }
-            }
-            service.set_feed_up(false);
-            tokio::time::sleep(feed::backoff(attempt)).await;
-        }
+    async fn listen(&self, service: &AuthService) -> Result<(), String> {
+        self.listen_once(service).await.map_err(|e| e.to_string())
     }
 }

@@ -23,7 +23,7 @@ impl PgFeed {
     }
 
     /// Listens until the connection is lost.
-    async fn listen(&self, service: &AuthService) -> Result<(), sqlx::Error> {
+    async fn listen_once(&self, service: &AuthService) -> Result<(), sqlx::Error> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
         listener.listen(CHANNEL).await?;
         // What was published while we were not listening is in the store.
@@ -59,18 +59,7 @@ impl RevocationFeed for PgFeed {
             .map_err(|e| e.to_string())
     }
 
-    async fn run(&self, service: AuthService) {
-        let mut attempt = 0;
-        loop {
-            match self.listen(&service).await {
-                Ok(()) => attempt = 0,
-                Err(e) => {
-                    tracing::debug!(error = %e, "revocation feed connection failed");
-                    attempt += 1;
-                }
-            }
-            service.set_feed_up(false);
-            tokio::time::sleep(feed::backoff(attempt)).await;
-        }
+    async fn listen(&self, service: &AuthService) -> Result<(), String> {
+        self.listen_once(service).await.map_err(|e| e.to_string())
     }
 }

@@ -56,24 +56,4 @@ impl PgStore {
     }
 }
 
-sql_store!(PgStore, sqlx::Postgres, "BEGIN");
-
-#[async_trait]
-impl Store for PgStore {
-    /// sqlx holds a PostgreSQL advisory lock while migrating, so nodes that
-    /// start together migrate one at a time.
-    async fn migrate(&self) -> Result<(), StoreError> {
-        sqlx::migrate!("./migrations/postgres")
-            .run(&self.pool)
-            .await
-            .map_err(from_migrate)
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(from_sqlx)?;
-        Ok(())
-    }
-}
+sql_store!(PgStore, sqlx::Postgres, "BEGIN", "./migrations/postgres");

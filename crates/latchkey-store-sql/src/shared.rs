@@ -13,13 +13,34 @@ macro_rules! session_columns {
     };
 }
 
-/// Implements `UserStore`, `SessionStore`, `RefreshStore` and `KeyStore`
-/// for `$store` (which has a `pool` of database `$db`). `$begin` is the
-/// statement that opens a read-then-write transaction: SQLite needs
-/// `BEGIN IMMEDIATE`, or a deferred transaction that upgrades to a write
-/// lock fails with `SQLITE_BUSY` instead of waiting its turn.
+/// Implements `UserStore`, `SessionStore`, `RefreshStore`, `KeyStore` and
+/// `Store` for `$store` (which has a `pool` of database `$db`), migrating
+/// from the `$migrations` folder. `$begin` is the statement that opens a
+/// read-then-write transaction: SQLite needs `BEGIN IMMEDIATE`, or a
+/// deferred transaction that upgrades to a write lock fails with
+/// `SQLITE_BUSY` instead of waiting its turn.
 macro_rules! sql_store {
-    ($store:ty, $db:ty, $begin:expr) => {
+    ($store:ty, $db:ty, $begin:expr, $migrations:literal) => {
+        #[async_trait]
+        impl Store for $store {
+            /// On PostgreSQL, sqlx holds an advisory lock while migrating,
+            /// so nodes that start together migrate one at a time.
+            async fn migrate(&self) -> Result<(), StoreError> {
+                sqlx::migrate!($migrations)
+                    .run(&self.pool)
+                    .await
+                    .map_err(from_migrate)
+            }
+
+            async fn ping(&self) -> Result<(), StoreError> {
+                sqlx::query("SELECT 1")
+                    .execute(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                Ok(())
+            }
+        }
+
         #[async_trait]
         impl UserStore for $store {
             async fn create_user(&self, user: &User) -> Result<(), StoreError> {

@@ -48,6 +48,9 @@ pub enum AuthError {
     /// The username is already registered.
     #[error("username is already taken")]
     UsernameTaken,
+    /// Over a rate limit; retry after this long.
+    #[error("too many requests, retry later")]
+    RateLimited(std::time::Duration),
     /// Too many password hashes queued; the client should retry shortly.
     #[error("server is busy, retry shortly")]
     Busy,

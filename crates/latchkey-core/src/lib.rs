@@ -7,6 +7,7 @@
 //! - [`ids`]: public identifiers of users and sessions.
 //! - [`user`]: usernames and passwords, parsed at the edge.
 //! - [`password`]: Argon2id hashing, bounded and off the async executor.
+//! - [`ratelimit`]: login, registration and refresh rate limits.
 //! - [`csrf`]: the per-session CSRF secret and its constant-time check.
 //! - [`session`]: sessions, the client they belong to and why they end.
 //! - [`strategy`]: the four ways a deployment keeps clients logged in.
@@ -27,6 +28,7 @@ pub mod feed;
 pub mod ids;
 pub mod keys;
 pub mod password;
+pub mod ratelimit;
 pub mod revocation;
 pub mod secret;
 pub mod service;

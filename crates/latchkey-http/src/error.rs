@@ -108,6 +108,7 @@ impl From<AuthError> for ApiError {
             AuthError::Forbidden(_) => (S::FORBIDDEN, "forbidden"),
             AuthError::NotFound => (S::NOT_FOUND, "not_found"),
             AuthError::UsernameTaken => (S::CONFLICT, "conflict"),
+            AuthError::RateLimited(_) => (S::TOO_MANY_REQUESTS, "rate_limited"),
             AuthError::Busy => (S::SERVICE_UNAVAILABLE, "unavailable"),
             AuthError::Unavailable(why) => {
                 tracing::error!(error = %why, "dependency unavailable");
@@ -128,6 +129,10 @@ impl From<AuthError> for ApiError {
         let mut err = Self::new(status, code, message);
         if status == S::SERVICE_UNAVAILABLE {
             err.retry_after = Some(1);
+        }
+        if let AuthError::RateLimited(wait) = e {
+            // Whole seconds, rounded up: never "retry now" while limited.
+            err.retry_after = Some((wait.as_secs() + u64::from(wait.subsec_nanos() > 0)).max(1));
         }
         err
     }

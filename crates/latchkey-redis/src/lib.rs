@@ -1,9 +1,10 @@
-//! The Redis revocation feed: `PUBLISH` for speed, a sorted set for the
+//! Redis for a fleet: the shared rate-limit counters ([`RedisLimiter`]) and
+//! the revocation feed ([`RedisFeed`]): `PUBLISH` for speed, a sorted set for the
 //! revocations a node missed while it was disconnected (Redis pub/sub
 //! delivers at most once).
 //!
-//! Every revocation is `ZADD latchkey:revoked <until ms> <payload>` and
-//! `PUBLISH latchkey:revocations <payload>`. A node that (re)subscribes
+//! Every revocation is `ZADD <ns>:revoked <until ms> <payload>` and
+//! `PUBLISH <ns>:revocations <payload>`. A node that (re)subscribes
 //! reads the set's live part (`ZRANGEBYSCORE now +inf`) before it reports
 //! the feed up; entries past their `until` are trimmed on every publish.
 #![forbid(unsafe_code)]
@@ -19,25 +20,32 @@ use redis::{AsyncCommands, Client, aio::ConnectionManager};
 use time::OffsetDateTime;
 use tokio::sync::OnceCell;
 
-const CHANNEL: &str = "latchkey:revocations";
-const SET: &str = "latchkey:revoked";
+mod limiter;
 
-/// A Redis server shared by the fleet.
+pub use limiter::RedisLimiter;
+
+/// A Redis server shared by the fleet. Every key and channel starts with
+/// the deployment's namespace, so deployments can share a Redis.
 #[derive(Debug)]
 pub struct RedisFeed {
     client: Client,
     /// Connected on first publish; reconnects on its own.
     publisher: OnceCell<ConnectionManager>,
+    channel: String,
+    set: String,
 }
 
 impl RedisFeed {
-    /// A feed on `url` (`redis://HOST:PORT/`). Only the URL is checked here:
-    /// an unreachable server leaves the node running on store checks.
-    pub fn new(url: &str) -> Result<Self, String> {
+    /// A feed on `url` (`redis://HOST:PORT/`) under `namespace`. Only the
+    /// URL is checked here: an unreachable server leaves the node running
+    /// on store checks.
+    pub fn new(url: &str, namespace: &str) -> Result<Self, String> {
         let client = Client::open(url).map_err(|e| format!("invalid Redis URL: {e}"))?;
         Ok(Self {
             client,
             publisher: OnceCell::new(),
+            channel: format!("{namespace}:revocations"),
+            set: format!("{namespace}:revoked"),
         })
     }
 
@@ -52,10 +60,10 @@ impl RedisFeed {
     /// connection is lost.
     async fn listen_once(&self, service: &AuthService) -> redis::RedisResult<()> {
         let mut pubsub = self.client.get_async_pubsub().await?;
-        pubsub.subscribe(CHANNEL).await?;
+        pubsub.subscribe(&self.channel).await?;
         let mut conn = self.client.get_multiplexed_async_connection().await?;
         let now = feed::score(OffsetDateTime::now_utc());
-        let missed: Vec<String> = conn.zrangebyscore(SET, now, "+inf").await?;
+        let missed: Vec<String> = conn.zrangebyscore(&self.set, now, "+inf").await?;
         for payload in missed.iter().filter_map(|p| feed::decode(p)) {
             service.apply_remote(payload);
         }
@@ -91,11 +99,11 @@ impl RevocationFeed for RedisFeed {
         let now = feed::score(OffsetDateTime::now_utc());
         redis::pipe()
             .atomic()
-            .zadd(SET, &payload, feed::score(revocation.until))
+            .zadd(&self.set, &payload, feed::score(revocation.until))
             .ignore()
-            .zrembyscore(SET, "-inf", now)
+            .zrembyscore(&self.set, "-inf", now)
             .ignore()
-            .publish(CHANNEL, &payload)
+            .publish(&self.channel, &payload)
             .ignore()
             .query_async::<()>(&mut conn)
             .await

@@ -11,6 +11,7 @@ use latchkey_core::{
     duration::HumanDuration,
     keys::KeyAlgorithm,
     password::HashLimits,
+    ratelimit::{LimitClass, Quota, RateLimits},
     strategy::{Strategy, StrategyConfig},
 };
 use latchkey_http::CookieSecure;
@@ -47,6 +48,12 @@ struct FileConfig {
     key_poll_interval: Option<String>,
     refresh_grace: Option<String>,
     database_pool_size: Option<u32>,
+    redis_namespace: Option<String>,
+    rate_limit_login_per_ip: Option<String>,
+    rate_limit_login_per_user_ip: Option<String>,
+    rate_limit_login_per_user: Option<String>,
+    rate_limit_register_per_ip: Option<String>,
+    rate_limit_refresh_per_ip: Option<String>,
 }
 
 /// How log lines are written to stderr.
@@ -89,6 +96,8 @@ pub(crate) struct Settings {
     pub(crate) key_poll_interval: HumanDuration,
     pub(crate) refresh_grace: HumanDuration,
     pub(crate) database_pool_size: u32,
+    pub(crate) redis_namespace: String,
+    pub(crate) rate_limits: RateLimits,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -131,6 +140,37 @@ fn parse_proxy(text: &str) -> anyhow::Result<IpNet> {
                 "invalid trusted_proxies entry {text:?} (use a CIDR such as 10.0.0.0/8)"
             )
         })
+}
+
+/// The limited classes and their setting names.
+const RATE_LIMIT_KEYS: [(LimitClass, &str); 5] = [
+    (LimitClass::LoginIp, "rate_limit_login_per_ip"),
+    (LimitClass::LoginUserIp, "rate_limit_login_per_user_ip"),
+    (LimitClass::LoginUser, "rate_limit_login_per_user"),
+    (LimitClass::RegisterIp, "rate_limit_register_per_ip"),
+    (LimitClass::RefreshIp, "rate_limit_refresh_per_ip"),
+];
+
+/// Each class's quota from `LATCHKEY_<KEY>`, the file, or the default;
+/// `off` turns a class off.
+fn rate_limits<const N: usize>(
+    classes: [(LimitClass, &str, Option<String>); N],
+) -> anyhow::Result<RateLimits> {
+    let mut limits = RateLimits::default();
+    for (class, key, file) in classes {
+        if let Some(text) = env_or(key, file)? {
+            let quota = if text.trim() == "off" {
+                None
+            } else {
+                Some(
+                    text.parse::<Quota>()
+                        .map_err(|e| anyhow::anyhow!("invalid {key}: {e}"))?,
+                )
+            };
+            limits.quotas.insert(class, quota);
+        }
+    }
+    Ok(limits)
 }
 
 /// The database URL for commands other than `serve`.
@@ -278,6 +318,35 @@ impl Settings {
                 )?,
                 "10",
             )?,
+            redis_namespace: env_or("redis_namespace", file.redis_namespace)?
+                .unwrap_or_else(|| "latchkey".to_owned()),
+            rate_limits: rate_limits([
+                (
+                    LimitClass::LoginIp,
+                    "rate_limit_login_per_ip",
+                    file.rate_limit_login_per_ip,
+                ),
+                (
+                    LimitClass::LoginUserIp,
+                    "rate_limit_login_per_user_ip",
+                    file.rate_limit_login_per_user_ip,
+                ),
+                (
+                    LimitClass::LoginUser,
+                    "rate_limit_login_per_user",
+                    file.rate_limit_login_per_user,
+                ),
+                (
+                    LimitClass::RegisterIp,
+                    "rate_limit_register_per_ip",
+                    file.rate_limit_register_per_ip,
+                ),
+                (
+                    LimitClass::RefreshIp,
+                    "rate_limit_refresh_per_ip",
+                    file.rate_limit_refresh_per_ip,
+                ),
+            ])?,
         })
     }
 
@@ -363,11 +432,22 @@ impl fmt::Display for Settings {
             "session_cache_ttl = {:?}",
             self.session_cache_ttl.to_string()
         )?;
-        write!(
+        writeln!(
             f,
             "key_poll_interval = {:?}",
             self.key_poll_interval.to_string()
-        )
+        )?;
+        writeln!(f, "refresh_grace = {:?}", self.refresh_grace.to_string())?;
+        writeln!(f, "database_pool_size = {}", self.database_pool_size)?;
+        writeln!(f, "redis_namespace = {:?}", self.redis_namespace)?;
+        for (class, key) in RATE_LIMIT_KEYS {
+            let quota = self
+                .rate_limits
+                .quota(class)
+                .map_or("off".to_owned(), |q| q.to_string());
+            writeln!(f, "{key} = {quota:?}")?;
+        }
+        Ok(())
     }
 }
 

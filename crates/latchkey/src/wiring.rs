@@ -9,9 +9,10 @@ use crate::{
 };
 use anyhow::{Context, bail};
 use latchkey_core::{
-    clock::SystemClock, feed::RevocationFeed, password::PasswordHasher, service::AuthService,
-    session::SessionPolicy, store::Store,
+    clock::SystemClock, feed::RevocationFeed, password::PasswordHasher, ratelimit::RateLimiter,
+    service::AuthService, session::SessionPolicy, store::Store,
 };
+use latchkey_redis::{RedisFeed, RedisLimiter};
 use latchkey_store_sql::{PgStore, SqliteStore};
 
 /// An open, migrated store, and the revocation feed its database offers
@@ -83,4 +84,36 @@ pub(crate) async fn admin_service(args: &StoreArgs) -> anyhow::Result<AuthServic
     let settings = Settings::for_admin(args)?;
     let store = open_store(&settings.database, settings.database_pool_size).await?;
     auth_service(store, &settings).await
+}
+
+/// What nodes share besides the database.
+pub(crate) struct Fleet {
+    /// How revocations reach the other nodes.
+    pub(crate) feed: Option<Arc<dyn RevocationFeed>>,
+    /// Shared rate-limit counters; `None` counts on this node.
+    pub(crate) limiter: Option<Arc<dyn RateLimiter>>,
+}
+
+/// With `--redis`, Redis carries revocations and rate-limit counters;
+/// otherwise the database's own feed (PostgreSQL `LISTEN/NOTIFY`) carries
+/// revocations and each node counts for itself; a SQLite node is alone.
+pub(crate) fn fleet(
+    settings: &Settings,
+    database_feed: Option<Arc<dyn RevocationFeed>>,
+) -> anyhow::Result<Fleet> {
+    let namespace = &settings.redis_namespace;
+    Ok(match &settings.redis {
+        Some(url) => Fleet {
+            feed: Some(Arc::new(
+                RedisFeed::new(url, namespace).map_err(anyhow::Error::msg)?,
+            )),
+            limiter: Some(Arc::new(
+                RedisLimiter::new(url, namespace).map_err(anyhow::Error::msg)?,
+            )),
+        },
+        None => Fleet {
+            feed: database_feed,
+            limiter: None,
+        },
+    })
 }

@@ -29,6 +29,7 @@ use crate::{
     feed::RevocationFeed,
     ids::SessionId,
     password::PasswordHasher,
+    ratelimit::{LimitClass, MemoryLimiter, RateLimiter, RateLimits},
     revocation::DenyList,
     secret::TokenHash,
     session::{Session, SessionPolicy},
@@ -66,6 +67,8 @@ struct Inner {
     /// Whether the feed is connected; while it is not, every JWT request
     /// first applies the store's revocations.
     feed_up: AtomicBool,
+    /// Rate limits and where their counters live.
+    limits: RwLock<(RateLimits, Arc<dyn RateLimiter>)>,
     /// The newest revocation time already applied from the store.
     revocations_seen: RwLock<OffsetDateTime>,
 }
@@ -109,6 +112,7 @@ impl AuthService {
                 renewals,
                 feed: OnceLock::new(),
                 feed_up: AtomicBool::new(false),
+                limits: RwLock::new((RateLimits::default(), Arc::new(MemoryLimiter::default()))),
                 revocations_seen: RwLock::new(now),
             }),
         };
@@ -171,6 +175,45 @@ impl AuthService {
     /// feed is configured but not connected.
     fn feed_down(&self) -> bool {
         self.inner.feed.get().is_some() && !self.inner.feed_up.load(Ordering::SeqCst)
+    }
+
+    /// Sets the rate limits and, for a fleet, shared counters.
+    pub fn set_rate_limits(&self, limits: RateLimits, limiter: Option<Arc<dyn RateLimiter>>) {
+        let mut current = self
+            .inner
+            .limits
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let limiter = limiter.unwrap_or_else(|| current.1.clone());
+        *current = (limits, limiter);
+    }
+
+    /// Counts one request against each `(class, key)`; the first limit it
+    /// exceeds is [`AuthError::RateLimited`]. Counters that cannot be
+    /// reached let the request through (logged): limits slow attackers,
+    /// they must not take the service down.
+    pub async fn check_rates(&self, checks: &[(LimitClass, &str)]) -> Result<(), AuthError> {
+        let (limits, limiter) = self
+            .inner
+            .limits
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        for (class, key) in checks {
+            let Some(quota) = limits.quota(*class) else {
+                continue;
+            };
+            match limiter.check(*class, quota, key).await {
+                Ok(None) => {}
+                Ok(Some(wait)) => {
+                    metrics::counter!("latchkey_rate_limited_total", "class" => class.as_str())
+                        .increment(1);
+                    return Err(AuthError::RateLimited(wait));
+                }
+                Err(e) => tracing::warn!(error = %e, "rate limit counters unreachable"),
+            }
+        }
+        Ok(())
     }
 
     fn store(&self) -> &dyn Store {

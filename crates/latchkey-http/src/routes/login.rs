@@ -9,7 +9,9 @@ use axum::{
 use axum_extra::extract::CookieJar;
 use latchkey_core::{
     AuthError,
+    ratelimit::LimitClass,
     session::{ClientContext, ClientKind},
+    user::Username,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,6 +40,11 @@ pub(crate) async fn register(
     AppJson(body): AppJson<Credentials>,
 ) -> Result<Response, ApiError> {
     csrf::check_origin(&headers, client.host.as_deref())?;
+    let ip = client.ip.to_string();
+    state
+        .auth
+        .check_rates(&[(LimitClass::RegisterIp, &ip)])
+        .await?;
     let user = state.auth.register(&body.username, &body.password).await?;
     metrics::counter!("latchkey_registrations_total").increment(1);
     let created = Registered {
@@ -64,6 +71,20 @@ pub(crate) async fn login(
         Some("mobile") => ClientKind::Mobile,
         Some(_) => return Err(ApiError::invalid("client must be \"web\" or \"mobile\"")),
     };
+    // Before any lookup or hashing, and the same for names that exist
+    // and names that do not.
+    let ip = client.ip.to_string();
+    let name = Username::parse(&body.username)
+        .map_or_else(|_| body.username.trim().to_lowercase(), |u| u.key());
+    let name_at_ip = format!("{name}\u{0}{ip}");
+    state
+        .auth
+        .check_rates(&[
+            (LimitClass::LoginIp, &ip),
+            (LimitClass::LoginUserIp, &name_at_ip),
+            (LimitClass::LoginUser, &name),
+        ])
+        .await?;
     let context = ClientContext::new(Some(client.ip), client.user_agent.as_deref());
     let result = state
         .auth

@@ -8,7 +8,7 @@ use axum::{
     response::Response,
 };
 use axum_extra::extract::CookieJar;
-use latchkey_core::{AuthError, session::ClientKind, strategy::Strategy};
+use latchkey_core::{AuthError, ratelimit::LimitClass, session::ClientKind, strategy::Strategy};
 use serde::Deserialize;
 
 use crate::{
@@ -32,6 +32,11 @@ pub(crate) async fn refresh(
     if state.auth.strategy() != Strategy::AccessRefresh {
         return Err(ApiError::not_found());
     }
+    let ip = client.ip.to_string();
+    state
+        .auth
+        .check_rates(&[(LimitClass::RefreshIp, &ip)])
+        .await?;
     let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
     let (token, kind) = if body.is_empty() {
         let token = cookies

@@ -1,11 +1,10 @@
 //! `latchkey serve`.
 
-use std::{io::Write, sync::Arc};
+use std::io::Write;
 
 use anyhow::Context;
-use latchkey_core::{feed::RevocationFeed, service::AuthService};
+use latchkey_core::service::AuthService;
 use latchkey_http::{AppState, HttpConfig};
-use latchkey_redis::RedisFeed;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
@@ -18,14 +17,10 @@ pub(crate) async fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let settings = Settings::resolve(args)?;
     telemetry::init(settings.log_format, "info,sqlx=warn");
     let opened = wiring::open(&settings.database, settings.database_pool_size).await?;
-    // Redis, when configured, carries revocations between nodes; otherwise
-    // PostgreSQL's LISTEN/NOTIFY does; a SQLite node is alone.
-    let feed: Option<Arc<dyn RevocationFeed>> = match &settings.redis {
-        Some(url) => Some(Arc::new(RedisFeed::new(url).map_err(anyhow::Error::msg)?)),
-        None => opened.feed,
-    };
+    let fleet = wiring::fleet(&settings, opened.feed)?;
     let auth = wiring::auth_service(opened.store, &settings).await?;
-    if let Some(feed) = feed {
+    auth.set_rate_limits(settings.rate_limits.clone(), fleet.limiter);
+    if let Some(feed) = fleet.feed {
         auth.attach_feed(feed.clone());
         let service = auth.clone();
         tokio::spawn(async move { feed.run(service).await });

@@ -46,6 +46,28 @@ fn fleet_services() -> bool {
     }
 }
 
+/// The environment of a fleet node: its own Redis namespace (tests share
+/// one Redis), and with `limits` off no login limits, for tests that log in
+/// many times.
+fn fleet_env(db: &Database, limits: bool) -> Vec<(&'static str, String)> {
+    let mut env = vec![("LATCHKEY_REDIS_NAMESPACE", db.name().to_owned())];
+    if !limits {
+        for key in [
+            "LATCHKEY_RATE_LIMIT_LOGIN_PER_IP",
+            "LATCHKEY_RATE_LIMIT_LOGIN_PER_USER_IP",
+            "LATCHKEY_RATE_LIMIT_LOGIN_PER_USER",
+            "LATCHKEY_RATE_LIMIT_REGISTER_PER_IP",
+        ] {
+            env.push((key, "off".to_owned()));
+        }
+    }
+    env
+}
+
+fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 /// Waits until `node` reports its feed connected.
 async fn feed_connected(node: &Server) {
     let started = Instant::now();
@@ -96,8 +118,9 @@ async fn a_revocation_through_one_node_reaches_every_other() {
             if feed == "redis" {
                 args.extend(["--redis", redis.as_str()]);
             }
+            let env = fleet_env(&db, false);
             let nodes: Vec<Server> = (0..3)
-                .map(|_| Server::start_shared(&db.url, &args))
+                .map(|_| Server::start_shared(&db.url, &args, &env_refs(&env)))
                 .collect();
             for node in &nodes {
                 feed_connected(node).await;
@@ -127,7 +150,9 @@ fn nodes_starting_together_migrate_one_at_a_time() {
     let db = Database::postgres();
     std::thread::scope(|s| {
         let starts: Vec<_> = (0..3)
-            .map(|_| s.spawn(|| Server::start_shared(&db.url, &["--strategy", "access-refresh"])))
+            .map(|_| {
+                s.spawn(|| Server::start_shared(&db.url, &["--strategy", "access-refresh"], &[]))
+            })
             .collect();
         for start in starts {
             let node = start.join().expect("node started");
@@ -201,9 +226,10 @@ async fn losing_redis_degrades_to_store_checks_and_recovers() {
     let db = Database::postgres();
     let url = redis.url();
     let args = ["--strategy", "access-refresh", "--redis", url.as_str()];
+    let env = fleet_env(&db, false);
     let (a, b) = (
-        Server::start_shared(&db.url, &args),
-        Server::start_shared(&db.url, &args),
+        Server::start_shared(&db.url, &args, &env_refs(&env)),
+        Server::start_shared(&db.url, &args, &env_refs(&env)),
     );
     feed_connected(&a).await;
     feed_connected(&b).await;
@@ -314,7 +340,12 @@ async fn losing_postgres_answers_503_fast_and_recovers_without_losing_sessions()
     let url = format!("postgres://{user}@127.0.0.1:{}/{name}", proxy.port);
     // Redis carries revocations, so a live token needs no PostgreSQL.
     let redis = redis_url();
-    let node = Server::start_shared(&url, &["--strategy", "access-refresh", "--redis", &redis]);
+    let env = fleet_env(&db, false);
+    let node = Server::start_shared(
+        &url,
+        &["--strategy", "access-refresh", "--redis", &redis],
+        &env_refs(&env),
+    );
     feed_connected(&node).await;
     register(&node, "alice").await;
     let token = mobile_login(&node, "alice").await;
@@ -356,4 +387,42 @@ async fn losing_postgres_answers_503_fast_and_recovers_without_losing_sessions()
     assert_eq!(sessions.status, 200, "{}", sessions.raw);
     assert_eq!(sessions.body.as_array().unwrap().len(), 1);
     mobile_login(&node, "alice").await;
+}
+
+#[tokio::test]
+async fn with_redis_every_node_counts_the_same_login_attempts() {
+    if !fleet_services() {
+        return;
+    }
+    let db = Database::postgres();
+    let redis = redis_url();
+    let mut env = fleet_env(&db, true);
+    env.push(("LATCHKEY_RATE_LIMIT_LOGIN_PER_USER_IP", "4/1m".to_owned()));
+    let args = ["--redis", redis.as_str()];
+    let nodes = [
+        Server::start_shared(&db.url, &args, &env_refs(&env)),
+        Server::start_shared(&db.url, &args, &env_refs(&env)),
+    ];
+    register(&nodes[0], "alice").await;
+    let attempt = |node: &Server| {
+        let url = node.url("/auth/login");
+        async move {
+            Reply::from(
+                http()
+                    .post(url)
+                    .json(&serde_json::json!({"username": "alice", "password": "guess guess"}))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    // Four attempts, spread over both nodes, use up the shared allowance.
+    for i in 0..4 {
+        attempt(&nodes[i % 2]).await.error(401, "unauthenticated");
+    }
+    for node in &nodes {
+        attempt(node).await.error(429, "rate_limited");
+    }
 }

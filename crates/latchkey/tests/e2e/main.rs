@@ -16,6 +16,7 @@ mod health;
 mod jwt;
 mod limits;
 mod mobile;
+mod ratelimit;
 mod refresh;
 mod sessions;
 mod strategies;

@@ -77,6 +77,11 @@ pub fn postgres_admin(sql: String) -> Result<(), String> {
 }
 
 impl Database {
+    /// The database's name (distinct per test: also a Redis namespace).
+    pub fn name(&self) -> &str {
+        self.url.rsplit('/').next().unwrap_or("latchkey")
+    }
+
     /// A fresh PostgreSQL database, for tests that share one between nodes.
     pub fn postgres() -> Self {
         let suffix: String = tempfile::Builder::new()
@@ -171,17 +176,21 @@ impl Server {
     }
 
     /// A server on a database that others share (a fleet node).
-    pub fn start_shared(database: &str, args: &[&str]) -> Self {
+    pub fn start_shared(database: &str, args: &[&str], env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut all = vec!["--database".to_owned(), database.to_owned()];
         all.extend(args.iter().map(ToString::to_string));
-        let (child, base) = spawn(dir.path(), &all, &[]);
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let (child, base) = spawn(dir.path(), &all, &env);
         Self {
             base,
             child,
             dir,
             args: all,
-            env: Vec::new(),
+            env,
             database: Database {
                 url: database.to_owned(),
                 postgres: None,

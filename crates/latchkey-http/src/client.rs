@@ -45,8 +45,24 @@ impl FromRequestParts<AppState> for ClientInfo {
 }
 
 impl ClientInfo {
+    /// The key rate limits count this client under: its IPv4 address, or
+    /// its IPv6 /64 (one subscriber's usual allocation, which an attacker
+    /// could otherwise walk through for fresh allowances).
+    pub(crate) fn rate_key(&self) -> String {
+        match self.ip {
+            IpAddr::V4(v4) => v4.to_string(),
+            IpAddr::V6(v6) => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        }
+    }
+
     pub(crate) fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Self {
-        let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+        // A dual-stack socket reports IPv4 peers as `::ffff:a.b.c.d`; they
+        // are matched, stored and limited as the IPv4 addresses they are.
+        let peer = peer.to_canonical();
+        let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
         let via_proxy = is_trusted(&peer);
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let ip = if via_proxy {
@@ -54,6 +70,7 @@ impl ClientInfo {
         } else {
             peer
         };
+        let ip = ip.to_canonical();
         let tls = via_proxy
             && text("x-forwarded-proto")
                 .and_then(|v| v.split(',').next())
@@ -148,6 +165,23 @@ mod tests {
         );
         assert_eq!(c.ip, "1.2.3.4".parse::<IpAddr>().unwrap());
         assert!(c.tls);
+    }
+
+    #[test]
+    fn mapped_ipv4_peers_are_ipv4_and_ipv6_is_limited_by_64() {
+        let h = headers(&[("x-forwarded-proto", "https")]);
+        let c = ClientInfo::resolve(
+            "::ffff:127.0.0.1".parse().unwrap(),
+            &h,
+            &["127.0.0.1/32".parse().unwrap()],
+        );
+        assert_eq!(c.ip, "127.0.0.1".parse::<IpAddr>().unwrap());
+        assert!(c.tls);
+        assert_eq!(c.rate_key(), "127.0.0.1");
+        let v6 = ClientInfo::resolve("2001:db8:1:2:aaaa::1".parse().unwrap(), &h, &[]);
+        let w6 = ClientInfo::resolve("2001:db8:1:2:bbbb::9".parse().unwrap(), &h, &[]);
+        assert_eq!(v6.rate_key(), "2001:db8:1:2::/64");
+        assert_eq!(v6.rate_key(), w6.rate_key());
     }
 
     #[test]

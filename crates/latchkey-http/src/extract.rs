@@ -54,9 +54,18 @@ pub(crate) async fn authenticate(
     if needs_csrf {
         csrf::check_origin(&parts.headers, client.host.as_deref())?;
     }
+    // The CSRF token is checked by the service, before an `auto-refresh`
+    // renewal can happen on a forged request's behalf.
+    let csrf_presented = needs_csrf.then(|| {
+        parts
+            .headers
+            .get(csrf::CSRF_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    });
     let caller = state
         .auth
-        .authenticate(&presented.value)
+        .authenticate_with_csrf(&presented.value, csrf_presented)
         .await
         .map_err(|e| ApiError::from(e).for_bearer(bearer))?;
     if let (Some(credentials), Some(slot)) = (
@@ -69,9 +78,6 @@ pub(crate) async fn authenticate(
             cookies,
             now: state.auth.now(),
         });
-    }
-    if needs_csrf {
-        csrf::check_token(&parts.headers, &caller.csrf_token)?;
     }
     Ok(Authenticated {
         caller,

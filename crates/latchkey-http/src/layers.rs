@@ -9,7 +9,7 @@ use axum::{
     Router,
     body::Body,
     extract::{DefaultBodyLimit, MatchedPath, Request},
-    http::{HeaderName, HeaderValue, StatusCode, header},
+    http::{HeaderName, HeaderValue, Method, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
 };
@@ -100,7 +100,20 @@ async fn tag_route(matched: Option<MatchedPath>, req: Request, next: Next) -> Re
 
 async fn track_metrics(req: Request, next: Next) -> Response {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
+    // Only the methods HTTP defines become label values: anything a client
+    // invents would add series without bound.
+    let method = match *req.method() {
+        Method::GET
+        | Method::HEAD
+        | Method::POST
+        | Method::PUT
+        | Method::PATCH
+        | Method::DELETE
+        | Method::OPTIONS
+        | Method::CONNECT
+        | Method::TRACE => req.method().as_str().to_owned(),
+        _ => "other".to_owned(),
+    };
     let res = next.run(req).await;
     let route = res
         .extensions()

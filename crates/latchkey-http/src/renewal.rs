@@ -57,6 +57,16 @@ pub(crate) async fn deliver(mut req: Request, next: Next) -> Response {
                 }
             }
             Transport::Cookie => {
+                // A handler that set the session cookie itself (logout
+                // clears it) has the last word.
+                let name = renewal.cookies.name();
+                let already = headers.get_all(header::SET_COOKIE).iter().any(|v| {
+                    v.as_bytes().starts_with(name.as_bytes())
+                        && v.as_bytes().get(name.len()) == Some(&b'=')
+                });
+                if already {
+                    return res;
+                }
                 let c = &renewal.credentials;
                 let cookie = renewal
                     .cookies

@@ -208,9 +208,26 @@ impl AuthService {
     /// Resolves a credential to its live session.
     #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, credential: &str) -> Result<Caller, AuthError> {
+        self.authenticate_with_csrf(credential, None).await
+    }
+
+    /// Like [`authenticate`](Self::authenticate), for a browser request
+    /// that must prove it is not forged: `csrf` is the `X-CSRF-Token` it
+    /// presented (`""` if none). It is checked before anything changes, so
+    /// a forged request cannot even trigger an `auto-refresh` renewal.
+    #[tracing::instrument(skip_all)]
+    pub async fn authenticate_with_csrf(
+        &self,
+        credential: &str,
+        csrf: Option<&str>,
+    ) -> Result<Caller, AuthError> {
         match self.strategy() {
-            Strategy::Session => self.authenticate_session(credential).await,
-            _ => self.authenticate_jwt(credential).await,
+            Strategy::Session => {
+                let caller = self.authenticate_session(credential).await?;
+                check_csrf(&caller, csrf)?;
+                Ok(caller)
+            }
+            _ => self.authenticate_jwt(credential, csrf).await,
         }
     }
 
@@ -226,7 +243,11 @@ impl AuthService {
         Ok(Caller::from_session(&session, username))
     }
 
-    async fn authenticate_jwt(&self, credential: &str) -> Result<Caller, AuthError> {
+    async fn authenticate_jwt(
+        &self,
+        credential: &str,
+        csrf: Option<&str>,
+    ) -> Result<Caller, AuthError> {
         let now = self.now();
         let config = &self.inner.config;
         let refused = |e: crate::token::TokenError| {
@@ -234,6 +255,10 @@ impl AuthService {
             AuthError::Unauthenticated
         };
         let claims = self.ring().verify(credential).map_err(refused)?;
+        if claims.exp - claims.iat > self.max_issued_lifetime() {
+            tracing::debug!("token refused: longer-lived than this configuration issues");
+            return Err(AuthError::Unauthenticated);
+        }
         // auto-refresh accepts an expired token here: it may be renewed.
         let renewable = config.strategy == Strategy::AutoRefresh;
         claims
@@ -248,6 +273,7 @@ impl AuthService {
         if self.inner.deny.is_revoked(caller.session_id, now) {
             return Err(AuthError::SessionRevoked);
         }
+        check_csrf(&caller, csrf)?;
         match config.strategy {
             Strategy::StatefulJwt => {
                 let (session, username) = self.record(caller.session_id).await?;
@@ -256,7 +282,9 @@ impl AuthService {
                 }
                 self.check_record(&session)?;
                 self.touch(&session).await;
-                Ok(Caller::from_session(&session, username))
+                let caller = Caller::from_session(&session, username);
+                check_csrf(&caller, csrf)?;
+                Ok(caller)
             }
             Strategy::AutoRefresh if claims.is_expired(now, config.leeway) => {
                 caller.renewed = Some(self.renew(&claims).await?);
@@ -366,6 +394,16 @@ impl AuthService {
 
 fn ceil_seconds(at: OffsetDateTime) -> i64 {
     at.unix_timestamp() + i64::from(at.nanosecond() > 0)
+}
+
+/// Whether a request that must present the session's CSRF token did.
+fn check_csrf(caller: &Caller, presented: Option<&str>) -> Result<(), AuthError> {
+    match presented {
+        None => Ok(()),
+        Some(token) if caller.csrf_token.matches(token) => Ok(()),
+        Some("") => Err(AuthError::CsrfFailed("missing X-CSRF-Token header".into())),
+        Some(_) => Err(AuthError::CsrfFailed("invalid X-CSRF-Token header".into())),
+    }
 }
 
 /// A random token id.

@@ -16,12 +16,29 @@ use crate::{
 impl AuthService {
     /// The longest any token this deployment issues can live: how long a
     /// retired key must keep verifying.
+    /// In `auto-refresh` an expired token is still presented (to be
+    /// renewed) for as long as its session lives, so keys verify that long.
     pub fn max_token_ttl(&self) -> Duration {
         let config = &self.inner.config;
         match config.strategy {
+            Strategy::Session | Strategy::StatefulJwt | Strategy::AutoRefresh => {
+                self.inner.policy.ttl
+            }
+            Strategy::AccessRefresh => config.access_ttl,
+        }
+    }
+
+    /// The longest `exp - iat` a token this configuration issues can have
+    /// (JWT seconds round up by at most one). A longer one was issued under
+    /// another configuration, and the deny-list, which is sized for this
+    /// one, could not block it: it is refused.
+    pub(super) fn max_issued_lifetime(&self) -> i64 {
+        let config = &self.inner.config;
+        let ttl = match config.strategy {
             Strategy::Session | Strategy::StatefulJwt => self.inner.policy.ttl,
             Strategy::AccessRefresh | Strategy::AutoRefresh => config.access_ttl,
-        }
+        };
+        ttl.whole_seconds() + 1
     }
 
     /// How long after a revocation a token for that session could still
@@ -159,7 +176,13 @@ impl AuthService {
             .revocations_seen
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        let revoked = self.store().revocations_since(since).await?;
+        // Overlap the last poll: a revocation committed late, or stamped by
+        // a node whose clock is a little behind, is still read (applying
+        // one twice is harmless).
+        let revoked = self
+            .store()
+            .revocations_since(since - Duration::seconds(5))
+            .await?;
         let bound = self.token_lifetime_bound();
         let mut newest = since;
         let mut fresh = 0;

@@ -55,11 +55,18 @@ impl AuthService {
         let hash = SecretToken::parse(refresh)
             .ok_or(AuthError::Unauthenticated)?
             .hash();
-        self.inner
+        let login = self
+            .inner
             .refreshes
             .try_get_with(hash, self.rotate(refresh))
             .await
-            .map_err(|e| (*e).clone())
+            .map_err(|e| (*e).clone())?;
+        // A successor handed out again within the grace period must not
+        // outlive a revocation made since.
+        if self.inner.deny.is_revoked(login.session.id, self.now()) {
+            return Err(AuthError::SessionRevoked);
+        }
+        Ok(login)
     }
 
     async fn rotate(&self, refresh: &str) -> Result<Login, AuthError> {

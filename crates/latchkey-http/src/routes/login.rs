@@ -40,7 +40,7 @@ pub(crate) async fn register(
     AppJson(body): AppJson<Credentials>,
 ) -> Result<Response, ApiError> {
     csrf::check_origin(&headers, client.host.as_deref())?;
-    let ip = client.ip.to_string();
+    let ip = client.rate_key();
     state
         .auth
         .check_rates(&[(LimitClass::RegisterIp, &ip)])
@@ -73,7 +73,7 @@ pub(crate) async fn login(
     };
     // Before any lookup or hashing, and the same for names that exist
     // and names that do not.
-    let ip = client.ip.to_string();
+    let ip = client.rate_key();
     let name = Username::parse(&body.username)
         .map_or_else(|_| body.username.trim().to_lowercase(), |u| u.key());
     let name_at_ip = format!("{name}\u{0}{ip}");

@@ -32,7 +32,7 @@ pub(crate) async fn refresh(
     if state.auth.strategy() != Strategy::AccessRefresh {
         return Err(ApiError::not_found());
     }
-    let ip = client.ip.to_string();
+    let ip = client.rate_key();
     state
         .auth
         .check_rates(&[(LimitClass::RefreshIp, &ip)])

@@ -9,17 +9,26 @@ use axum::{
 };
 
 use super::me::Me;
-use crate::{error::ApiError, extract::authenticate, state::AppState};
+use crate::{csrf::is_safe, error::ApiError, extract::authenticate, state::AppState};
 
-/// The method of the request being guarded, as proxies report it. Believing
-/// it from anyone is safe: it can only make the CSRF check apply, never
-/// lift it, since without it the check treats the request as a GET.
+/// The method of the request being guarded, as proxies report it
+/// (`X-Original-Method` from nginx, `X-Forwarded-Method` from Traefik and
+/// Caddy). The most restrictive reading wins: if any of them names an
+/// unsafe method, or cannot be read, the request is treated as unsafe, so a
+/// client cannot lower what its proxy reported. With neither header the
+/// check treats the request as a GET: configure the proxy to send one.
 fn guarded_method(headers: &HeaderMap) -> Method {
-    ["x-forwarded-method", "x-original-method"]
+    for value in ["x-original-method", "x-forwarded-method"]
         .iter()
-        .find_map(|h| headers.get(*h))
-        .and_then(|v| Method::from_bytes(v.as_bytes()).ok())
-        .unwrap_or(Method::GET)
+        .flat_map(|h| headers.get_all(*h))
+    {
+        match Method::from_bytes(value.as_bytes()) {
+            Ok(m) if is_safe(&m) => {}
+            Ok(m) => return m,
+            Err(_) => return Method::POST,
+        }
+    }
+    Method::GET
 }
 
 /// `GET /auth/verify`: 200 with the identity headers, or the contract's 401.

@@ -72,3 +72,28 @@ fn sigterm_shuts_down_cleanly() {
     assert!(status.success(), "{status:?}");
     assert!(server.log().contains("shut down"), "{}", server.log());
 }
+
+#[tokio::test]
+async fn invented_methods_do_not_become_metric_labels() {
+    let server = Server::start(&[]);
+    let method = reqwest::Method::from_bytes(b"XYZZY1").unwrap();
+    let r = Reply::from(
+        http()
+            .request(method, server.url("/auth/me"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert!(r.status.as_u16() < 500);
+    let text = http()
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(!text.contains("XYZZY1"), "{text}");
+    assert!(text.contains(r#"method="other""#), "{text}");
+}

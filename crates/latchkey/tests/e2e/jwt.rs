@@ -296,3 +296,21 @@ async fn the_algorithm_changes_only_by_server_configuration() {
     verify_independently(&old, &keys);
     verify_independently(&new, &keys);
 }
+
+#[tokio::test]
+async fn tokens_longer_lived_than_the_configuration_issues_are_refused() {
+    if !once() {
+        return;
+    }
+    // Issued under a 1 h access TTL; after a restart with 2 s the deny-list
+    // is sized for 2 s, so such a token must not be accepted at all.
+    let mut server = Server::start(&["--strategy", "access-refresh", "--access-ttl", "1h"]);
+    let token = user_with_token(&server, "alice").await;
+    assert_eq!(get_bearer(&server, "/auth/me", &token).await.status, 200);
+    server.restart_with_args(&["--access-ttl", "2s"]);
+    get_bearer(&server, "/auth/me", &token)
+        .await
+        .error(401, "unauthenticated");
+    let fresh = mobile_login(&server, "alice").await;
+    assert_eq!(get_bearer(&server, "/auth/me", &fresh).await.status, 200);
+}

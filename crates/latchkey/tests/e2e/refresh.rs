@@ -340,3 +340,67 @@ async fn auto_refresh_renews_browser_cookies_and_refuses_revoked_sessions() {
     r.error(401, "session_revoked");
     assert!(r.header("x-refreshed-token").is_none());
 }
+
+#[tokio::test]
+async fn a_forged_request_cannot_trigger_a_renewal_and_logout_has_the_last_word() {
+    if !once() {
+        return;
+    }
+    let server = short_lived("auto-refresh");
+    register(&server, "alice").await;
+    let user = web_login(&server, "alice").await;
+    tokio::time::sleep(PAST_EXPIRY).await;
+    // No CSRF token: refused, and nothing renewed.
+    let forged = Reply::from(
+        user.client
+            .post(server.url("/auth/logout"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    forged.error(403, "csrf_failed");
+    assert!(
+        forged.session_cookie().is_none(),
+        "{:?}",
+        forged.set_cookies()
+    );
+    // The real logout with the expired cookie: renewed to authenticate,
+    // but the response only clears the cookie.
+    let out = Reply::from(
+        user.client
+            .post(server.url("/auth/logout"))
+            .header("x-csrf-token", &user.csrf)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(out.status, 204, "{}", out.raw);
+    let cookies = out.set_cookies();
+    let sessions: Vec<&String> = cookies
+        .iter()
+        .filter(|c| c.starts_with("latchkey_session="))
+        .collect();
+    assert_eq!(sessions.len(), 1, "{cookies:?}");
+    assert!(sessions[0].contains("Max-Age=0"), "{cookies:?}");
+}
+
+#[tokio::test]
+async fn a_spent_refresh_token_within_grace_does_not_outlive_a_logout() {
+    if !once() {
+        return;
+    }
+    let server = short_lived("access-refresh");
+    let (_, first) = mobile_pair(&server, "alice").await;
+    let r = refresh(&server, &first).await;
+    assert_eq!(r.status, 200);
+    let access = r.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        send_bearer(&server, reqwest::Method::POST, "/auth/logout", &access)
+            .await
+            .status,
+        204
+    );
+    refresh(&server, &first).await.error(401, "session_revoked");
+}

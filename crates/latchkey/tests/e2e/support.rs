@@ -227,6 +227,17 @@ impl Server {
         format!("{}{path}", self.base)
     }
 
+    /// Restarts with `args` (flag, value pairs) replacing the same flags.
+    pub fn restart_with_args(&mut self, args: &[&str]) {
+        for pair in args.chunks(2) {
+            if let Some(at) = self.args.iter().position(|a| a == pair[0]) {
+                self.args.drain(at..(at + 2).min(self.args.len()));
+            }
+            self.args.extend(pair.iter().map(ToString::to_string));
+        }
+        self.restart();
+    }
+
     /// Restarts with extra environment variables.
     pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
         self.env

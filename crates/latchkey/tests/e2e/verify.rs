@@ -74,3 +74,26 @@ async fn verify_rejects_forged_cookies() {
     .await;
     r.error(401, "unauthenticated");
 }
+
+#[tokio::test]
+async fn a_client_cannot_lower_the_method_its_proxy_reports() {
+    let server = Server::start(&[]);
+    register(&server, "carol").await;
+    let user = web_login(&server, "carol").await;
+    for headers in [
+        vec![("x-original-method", "POST"), ("x-forwarded-method", "GET")],
+        vec![
+            ("x-forwarded-method", "GET"),
+            ("x-original-method", "DELETE"),
+        ],
+        vec![("x-forwarded-method", "NOT A METHOD")],
+    ] {
+        let mut req = user.client.get(server.url("/auth/verify"));
+        for (k, v) in &headers {
+            req = req.header(*k, *v);
+        }
+        Reply::from(req.send().await.unwrap())
+            .await
+            .error(403, "csrf_failed");
+    }
+}

@@ -15,7 +15,7 @@ use crate::{
     csrf::CsrfToken,
     error::AuthError,
     ids::{SessionId, UserId},
-    secret::{SecretToken, random_bytes},
+    secret::{SecretToken, TokenHash, random_bytes},
     session::{ClientContext, ClientKind, RevocationReason, Session, SessionState},
     store::RefreshRecord,
     strategy::Strategy,
@@ -254,7 +254,7 @@ impl AuthService {
             tracing::debug!(reason = %e, "token refused");
             AuthError::Unauthenticated
         };
-        let claims = self.ring().verify(credential).map_err(refused)?;
+        let claims = self.verified_claims(credential).map_err(refused)?;
         if claims.exp - claims.iat > self.max_issued_lifetime() {
             tracing::debug!("token refused: longer-lived than this configuration issues");
             return Err(AuthError::Unauthenticated);
@@ -292,6 +292,21 @@ impl AuthService {
             }
             _ => Ok(caller),
         }
+    }
+
+    /// The claims of a token whose signature verifies, from the cache of
+    /// verified tokens when it is there.
+    fn verified_claims(
+        &self,
+        credential: &str,
+    ) -> Result<std::sync::Arc<Claims>, crate::token::TokenError> {
+        let key = sha256_of(credential);
+        if let Some(claims) = self.inner.verified.get(&key) {
+            return Ok(claims);
+        }
+        let claims = std::sync::Arc::new(self.ring().verify(credential)?);
+        self.inner.verified.insert(key, claims.clone());
+        Ok(claims)
     }
 
     /// `auto-refresh`: a new token for the session of an expired one, if
@@ -404,6 +419,11 @@ fn check_csrf(caller: &Caller, presented: Option<&str>) -> Result<(), AuthError>
         Some("") => Err(AuthError::CsrfFailed("missing X-CSRF-Token header".into())),
         Some(_) => Err(AuthError::CsrfFailed("invalid X-CSRF-Token header".into())),
     }
+}
+
+fn sha256_of(text: &str) -> TokenHash {
+    use sha2::{Digest, Sha256};
+    TokenHash(Sha256::digest(text.as_bytes()).into())
 }
 
 /// A random token id.

@@ -35,7 +35,7 @@ use crate::{
     session::{Session, SessionPolicy},
     store::Store,
     strategy::{Strategy, StrategyConfig},
-    token::KeyRing,
+    token::{Claims, KeyRing},
     user::Username,
 };
 
@@ -57,6 +57,12 @@ struct Inner {
     /// `stateful-jwt`: session records by id, for `cache_ttl`. Revocations
     /// on this node evict at once (and the deny-list is checked first).
     records: Cache<SessionId, (Session, Username)>,
+    /// Tokens whose signature has been verified, by the SHA-256 of the
+    /// whole token (so no part of one token can be paired with another's),
+    /// for a minute at most: a signature check costs tens of µs, a lookup
+    /// well under one. Only verified tokens enter; times, the deny-list
+    /// and the record are still checked on every request.
+    verified: Cache<TokenHash, Arc<Claims>>,
     /// `access-refresh`: rotations by spent token hash, for the grace
     /// period, so concurrent and repeated exchanges share one successor.
     refreshes: moka::future::Cache<TokenHash, Login>,
@@ -89,6 +95,10 @@ impl AuthService {
             .max_capacity(100_000)
             .time_to_live(config.cache_ttl.try_into().unwrap_or_default())
             .build();
+        let verified = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(std::time::Duration::from_secs(60))
+            .build();
         let grace: std::time::Duration = config.refresh_grace.try_into().unwrap_or_default();
         let refreshes = moka::future::Cache::builder()
             .max_capacity(100_000)
@@ -108,6 +118,7 @@ impl AuthService {
                 keys: RwLock::new(Arc::new(KeyRing::new(&[], now, Duration::ZERO)?)),
                 deny: DenyList::new(),
                 records,
+                verified,
                 refreshes,
                 renewals,
                 feed: OnceLock::new(),

@@ -83,7 +83,7 @@ async fn revoke_all_takes_effect_on_the_running_server_at_once() {
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     };
     me.error(401, "session_revoked");
-    let me = Reply::from(web.client.get(server.url("/auth/me")).send().await.unwrap()).await;
+    let me = web.get(&server, "/auth/me").await;
     me.error(401, "session_revoked");
     assert_eq!(get_bearer(&server, "/auth/me", &bob).await.status, 200);
 

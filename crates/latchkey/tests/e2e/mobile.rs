@@ -93,6 +93,6 @@ async fn the_contract_flow_works_for_both_clients_of_one_user() {
     assert_eq!(list.body.as_array().unwrap().len(), 2);
     let r = send_bearer(&server, Method::POST, "/auth/logout-all", &phone).await;
     assert_eq!(r.status, 204);
-    let me = Reply::from(web.client.get(server.url("/auth/me")).send().await.unwrap()).await;
+    let me = web.get(&server, "/auth/me").await;
     me.error(401, "session_revoked");
 }

@@ -158,39 +158,19 @@ async fn browsers_refresh_with_the_scoped_cookie_and_the_csrf_header() {
     tokio::time::sleep(PAST_EXPIRY).await;
     // The access cookie has expired (Max-Age = access TTL): the browser no
     // longer sends it.
-    let me = Reply::from(
-        user.client
-            .get(server.url("/auth/me"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = user.get(&server, "/auth/me").await;
     me.error(401, "unauthenticated");
     let r = call(Some(user.csrf.clone())).await;
     assert_eq!(r.status, 200, "{}", r.raw);
     assert_eq!(r.body["csrf_token"], user.csrf.as_str());
     assert!(r.body.get("refresh_token").is_none() && r.body.get("access_token").is_none());
     assert!(r.session_cookie().is_some() && r.refresh_cookie().is_some());
-    let me = Reply::from(
-        user.client
-            .get(server.url("/auth/me"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = user.get(&server, "/auth/me").await;
     assert_eq!(me.status, 200, "{}", me.raw);
     // Logging out clears both cookies.
-    let out = Reply::from(
-        user.client
-            .post(server.url("/auth/logout"))
-            .header("x-csrf-token", &user.csrf)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let out = user
+        .send(&server, reqwest::Method::POST, "/auth/logout")
+        .await;
     assert_eq!(out.status, 204);
     assert!(out.session_cookie().unwrap().contains("Max-Age=0"));
     assert!(out.refresh_cookie().unwrap().contains("Max-Age=0"));
@@ -296,14 +276,7 @@ async fn auto_refresh_renews_browser_cookies_and_refuses_revoked_sessions() {
     register(&server, "alice").await;
     let user = web_login(&server, "alice").await;
     tokio::time::sleep(PAST_EXPIRY).await;
-    let r = Reply::from(
-        user.client
-            .get(server.url("/auth/me"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let r = user.get(&server, "/auth/me").await;
     assert_eq!(r.status, 200, "{}", r.raw);
     let cookie = r.session_cookie().expect("renewed cookie");
     assert!(
@@ -312,28 +285,15 @@ async fn auto_refresh_renews_browser_cookies_and_refuses_revoked_sessions() {
     );
     assert!(r.header("x-refreshed-token").is_none());
     // The jar now holds the new token; the next request is plain.
-    let next = Reply::from(
-        user.client
-            .get(server.url("/auth/me"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let next = user.get(&server, "/auth/me").await;
     assert_eq!(next.status, 200);
     assert!(next.session_cookie().is_none());
 
     // A revoked session's expired token is not renewed.
     let phone = mobile_login(&server, "alice").await;
-    let out = Reply::from(
-        user.client
-            .post(server.url("/auth/logout-all"))
-            .header("x-csrf-token", &user.csrf)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let out = user
+        .send(&server, reqwest::Method::POST, "/auth/logout-all")
+        .await;
     assert_eq!(out.status, 204, "{}", out.raw);
     tokio::time::sleep(PAST_EXPIRY).await;
     let r = get_bearer(&server, "/auth/me", &phone).await;
@@ -367,15 +327,9 @@ async fn a_forged_request_cannot_trigger_a_renewal_and_logout_has_the_last_word(
     );
     // The real logout with the expired cookie: renewed to authenticate,
     // but the response only clears the cookie.
-    let out = Reply::from(
-        user.client
-            .post(server.url("/auth/logout"))
-            .header("x-csrf-token", &user.csrf)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let out = user
+        .send(&server, reqwest::Method::POST, "/auth/logout")
+        .await;
     assert_eq!(out.status, 204, "{}", out.raw);
     let cookies = out.set_cookies();
     let sessions: Vec<&String> = cookies

@@ -160,19 +160,7 @@ impl Server {
             all.extend(["--strategy".to_owned(), strategy()]);
         }
         all.extend(args.iter().map(ToString::to_string));
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let (child, base) = spawn(dir.path(), &all, &env);
-        Self {
-            base,
-            child,
-            dir,
-            args: all,
-            env,
-            database,
-        }
+        Self::launch(dir, database, all, env)
     }
 
     /// A server on a database that others share (a fleet node).
@@ -180,40 +168,42 @@ impl Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut all = vec!["--database".to_owned(), database.to_owned()];
         all.extend(args.iter().map(ToString::to_string));
-        let env: Vec<(String, String)> = env
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        let (child, base) = spawn(dir.path(), &all, &env);
-        Self {
-            base,
-            child,
-            dir,
-            args: all,
-            env,
-            database: Database {
-                url: database.to_owned(),
-                postgres: None,
-            },
-        }
+        let shared = Database {
+            url: database.to_owned(),
+            postgres: None,
+        };
+        Self::launch(dir, shared, all, env)
     }
 
     /// A server with nothing but `--bind 127.0.0.1:0`, in a fresh working
     /// directory: the embedded default database.
     pub fn start_bare() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let env = [("LATCHKEY_STRATEGY".to_owned(), strategy())];
-        let (child, base) = spawn(dir.path(), &[], &env);
         let database = Database {
             url: database_url(dir.path()),
             postgres: None,
         };
+        let strategy = strategy();
+        Self::launch(
+            dir,
+            database,
+            Vec::new(),
+            &[("LATCHKEY_STRATEGY", &strategy)],
+        )
+    }
+
+    fn launch(dir: TempDir, database: Database, args: Vec<String>, env: &[(&str, &str)]) -> Self {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let (child, base) = spawn(dir.path(), &args, &env);
         Self {
             base,
             child,
             dir,
-            args: Vec::new(),
-            env: env.to_vec(),
+            args,
+            env,
             database,
         }
     }
@@ -470,6 +460,32 @@ pub struct WebUser {
     pub csrf: String,
     pub session_id: String,
     pub user_id: String,
+}
+
+impl WebUser {
+    /// `GET path` with this browser's cookies.
+    pub async fn get(&self, server: &Server, path: &str) -> Reply {
+        Reply::from(
+            self.client
+                .get(server.url(path))
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
+
+    /// `method path` with this browser's cookies and its CSRF token.
+    pub async fn send(&self, server: &Server, method: reqwest::Method, path: &str) -> Reply {
+        let req = self.client.request(method, server.url(path));
+        Reply::from(
+            req.header("x-csrf-token", &self.csrf)
+                .send()
+                .await
+                .expect("request"),
+        )
+        .await
+    }
 }
 
 pub async fn web_login(server: &Server, username: &str) -> WebUser {

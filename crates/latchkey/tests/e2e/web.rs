@@ -71,27 +71,13 @@ async fn cookie_authenticates_me_and_session() {
     let server = Server::start(&[]);
     register(&server, "alice").await;
     let user = web_login(&server, "alice").await;
-    let me = Reply::from(
-        user.client
-            .get(server.url("/auth/me"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let me = user.get(&server, "/auth/me").await;
     assert_eq!(me.status, 200, "{}", me.raw);
     assert_eq!(
         me.body,
         json!({"user_id": user.user_id, "username": "alice", "session_id": user.session_id})
     );
-    let s = Reply::from(
-        user.client
-            .get(server.url("/auth/session"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let s = user.get(&server, "/auth/session").await;
     assert_eq!(s.status, 200, "{}", s.raw);
     assert_eq!(s.body["csrf_token"], user.csrf.as_str());
     assert_eq!(s.body["id"], user.session_id.as_str());

@@ -19,7 +19,7 @@ fn per_request(c: &mut Criterion) {
             b.to_async(&rt).iter(|| async {
                 fixture
                     .auth
-                    .authenticate(black_box(&fixture.credential))
+                    .authenticate(black_box(&fixture.credential), None)
                     .await
                     .expect("authenticated")
             });

@@ -22,6 +22,8 @@ fn claims(now: OffsetDateTime) -> Claims {
         jti: "q1w2e3r4t5y6u7i8o9p0aa".into(),
         csrf: Some("3q2-7wXyZ_abcdefghijklmnopqrstuvwxyz012345".into()),
         generation: 0,
+        ua: Some("Firefox/120;Linux".into()),
+        net: Some("203.0.113.0/24".into()),
     }
 }
 

@@ -10,6 +10,9 @@
 //! - [`ratelimit`]: login, registration and refresh rate limits.
 //! - [`csrf`]: the per-session CSRF secret and its constant-time check.
 //! - [`session`]: sessions, the client they belong to and why they end.
+//! - [`device`]: user-agent labels and the client context a session is bound to.
+//! - [`anomaly`]: what a session is bound to, and the policies for a mismatch.
+//! - [`event`]: the per-user security log.
 //! - [`strategy`]: the four ways a deployment keeps clients logged in.
 //! - [`revocation`]: the deny-list of revoked sessions the JWT strategies check.
 //! - [`feed`]: the trait through which nodes hear of each other's revocations.
@@ -20,10 +23,13 @@
 //! - [`service`]: [`AuthService`](service::AuthService), the use cases.
 #![forbid(unsafe_code)]
 
+pub mod anomaly;
 pub mod clock;
 pub mod csrf;
+pub mod device;
 pub mod duration;
 pub mod error;
+pub mod event;
 pub mod feed;
 pub mod ids;
 pub mod keys;

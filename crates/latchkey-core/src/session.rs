@@ -47,7 +47,9 @@ impl FromStr for ClientKind {
     }
 }
 
-/// Where a request came from, as far as the HTTP layer could tell.
+/// Where a request came from, as far as the HTTP layer could tell. The
+/// user agent is whatever the client claims: it is kept for the device
+/// list and the session binding, never trusted for anything else.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientContext {
     /// Client address (the socket peer, or a trusted proxy's word for it).
@@ -87,6 +89,9 @@ pub enum RevocationReason {
     /// A spent refresh token or an old token generation came back after the
     /// grace period: someone else holds a copy.
     TokenReuse,
+    /// The session's credential was used from another client than the one
+    /// it is bound to, under a `revoke` anomaly policy.
+    Anomaly,
 }
 
 impl RevocationReason {
@@ -98,7 +103,8 @@ impl RevocationReason {
             Self::User => "user",
             Self::Admin => "admin",
             Self::PasswordChange => "password_change",
-            Self::TokenReuse => "token_reuse",
+            Self::TokenReuse => "theft_detection",
+            Self::Anomaly => "anomaly",
         }
     }
 }
@@ -112,7 +118,8 @@ impl FromStr for RevocationReason {
             "user" => Self::User,
             "admin" => Self::Admin,
             "password_change" => Self::PasswordChange,
-            "token_reuse" => Self::TokenReuse,
+            "theft_detection" | "token_reuse" => Self::TokenReuse,
+            "anomaly" => Self::Anomaly,
             _ => return Err(()),
         })
     }
@@ -171,10 +178,15 @@ pub struct Session {
     pub last_seen_at: OffsetDateTime,
     /// Absolute end of life.
     pub expires_at: OffsetDateTime,
-    /// Address at login.
+    /// Address at login: with the user agent at login, what the session is
+    /// bound to.
     pub ip: Option<IpAddr>,
     /// User agent at login.
     pub user_agent: Option<String>,
+    /// Address of the latest request recorded (see `last_seen_at`).
+    pub last_ip: Option<IpAddr>,
+    /// User agent of the latest request recorded.
+    pub last_user_agent: Option<String>,
     /// Secret that unsafe cookie requests must echo.
     pub csrf_token: CsrfToken,
     /// When it was ended on purpose, if it was.
@@ -201,9 +213,18 @@ impl Session {
         }
     }
 
-    /// Whether last-seen is stale enough to be written again.
-    pub fn needs_touch(&self, now: OffsetDateTime, policy: &SessionPolicy) -> bool {
+    /// Whether last-seen is stale enough to be written again, or the
+    /// request comes from another address or agent than the last one
+    /// recorded (so the device list shows where a session is now).
+    pub fn needs_touch(
+        &self,
+        now: OffsetDateTime,
+        policy: &SessionPolicy,
+        context: &ClientContext,
+    ) -> bool {
         now - self.last_seen_at >= policy.touch_interval
+            || (context.ip.is_some() && context.ip != self.last_ip)
+            || context.user_agent != self.last_user_agent
     }
 }
 
@@ -223,6 +244,8 @@ mod tests {
             expires_at: now + policy.ttl,
             ip: None,
             user_agent: None,
+            last_ip: None,
+            last_user_agent: None,
             csrf_token: CsrfToken::generate().unwrap(),
             revoked_at: None,
             revoked_reason: None,
@@ -259,8 +282,11 @@ mod tests {
         let policy = SessionPolicy::default();
         let t0 = OffsetDateTime::UNIX_EPOCH + Duration::days(100);
         let s = session_at(t0, &policy);
-        assert!(!s.needs_touch(t0 + Duration::seconds(59), &policy));
-        assert!(s.needs_touch(t0 + Duration::seconds(60), &policy));
+        let same = ClientContext::default();
+        assert!(!s.needs_touch(t0 + Duration::seconds(59), &policy, &same));
+        assert!(s.needs_touch(t0 + Duration::seconds(60), &policy, &same));
+        let moved = ClientContext::new(Some([198, 51, 100, 1].into()), None);
+        assert!(s.needs_touch(t0 + Duration::seconds(1), &policy, &moved));
     }
 
     #[test]
@@ -281,6 +307,7 @@ mod tests {
             RevocationReason::Admin,
             RevocationReason::PasswordChange,
             RevocationReason::TokenReuse,
+            RevocationReason::Anomaly,
         ] {
             assert_eq!(r.as_str().parse(), Ok(r));
         }

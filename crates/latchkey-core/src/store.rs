@@ -9,10 +9,11 @@ use time::OffsetDateTime;
 
 use crate::{
     error::StoreError,
+    event::{EventCursor, SecurityEvent},
     ids::{SessionId, UserId},
     keys::SigningKey,
     secret::TokenHash,
-    session::{RevocationReason, Session},
+    session::{ClientContext, RevocationReason, Session},
     user::{User, Username},
 };
 
@@ -50,8 +51,15 @@ pub trait SessionStore: Send + Sync {
         user: UserId,
         now: OffsetDateTime,
     ) -> Result<Vec<Session>, StoreError>;
-    /// Records a request on the session.
-    async fn touch_session(&self, id: SessionId, at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Records a request on the session: its time (which only moves
+    /// forward) and, when the caller knows it, the address and agent it
+    /// came from (an unknown address leaves the last known one).
+    async fn touch_session(
+        &self,
+        id: SessionId,
+        at: OffsetDateTime,
+        context: Option<&ClientContext>,
+    ) -> Result<(), StoreError>;
     /// Revokes one active session of `user`; `false` if there is none with
     /// that id (or it belongs to someone else, or has already ended).
     async fn revoke_session(
@@ -143,9 +151,28 @@ pub trait KeyStore: Send + Sync {
     async fn keys(&self) -> Result<Vec<SigningKey>, StoreError>;
 }
 
+/// The security log.
+#[async_trait]
+pub trait EventStore: Send + Sync {
+    /// Appends an event.
+    async fn record_event(&self, event: &SecurityEvent) -> Result<(), StoreError>;
+    /// Up to `limit` of `user`'s events older than `after` (all if `None`),
+    /// newest first.
+    async fn events(
+        &self,
+        user: UserId,
+        after: Option<EventCursor>,
+        limit: u32,
+    ) -> Result<Vec<SecurityEvent>, StoreError>;
+    /// Deletes events from before `before`; returns how many.
+    async fn delete_events_before(&self, before: OffsetDateTime) -> Result<u64, StoreError>;
+}
+
 /// A complete backend.
 #[async_trait]
-pub trait Store: UserStore + SessionStore + RefreshStore + KeyStore + std::fmt::Debug {
+pub trait Store:
+    UserStore + SessionStore + RefreshStore + KeyStore + EventStore + std::fmt::Debug
+{
     /// Brings the schema up to date. Safe to run on every start.
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Cheap round trip, for readiness checks.

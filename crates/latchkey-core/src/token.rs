@@ -55,6 +55,15 @@ pub struct Claims {
     /// The session's token generation when this token was issued
     /// (`auto-refresh` renewals advance it).
     pub generation: i64,
+    /// The user agent the session is bound to
+    /// ([`AgentBinding::encode`](crate::device::AgentBinding::encode)), so
+    /// the anomaly check needs no store read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ua: Option<String>,
+    /// The network the session is bound to
+    /// ([`NetworkBinding::encode`](crate::device::NetworkBinding::encode)).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<String>,
 }
 
 /// Why a token was refused. Callers answer all of them with the same 401;
@@ -313,6 +322,8 @@ mod tests {
             jti: "j".into(),
             csrf: Some("c".into()),
             generation: 0,
+            ua: Some("Firefox/120;Linux".into()),
+            net: Some("203.0.113.0/24".into()),
         }
     }
 

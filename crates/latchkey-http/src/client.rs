@@ -1,6 +1,8 @@
-//! Who is calling. The socket peer is the truth; `X-Forwarded-*` headers
-//! are believed only when that peer is a configured trusted proxy, since
-//! anyone else can write them.
+//! Who is calling. The socket peer is the truth; forwarding headers are
+//! believed only when that peer is a configured trusted proxy, since anyone
+//! else can write them, and then only the one header family the operator
+//! named (`X-Forwarded-*` or RFC 7239 `Forwarded`): a proxy that sets one
+//! usually passes the other through from the client untouched.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -9,8 +11,9 @@ use axum::{
     http::{HeaderMap, header, request::Parts},
 };
 use ipnet::IpNet;
+use latchkey_core::session::ClientContext;
 
-use crate::state::AppState;
+use crate::{config::ForwardedHeader, state::AppState};
 
 /// The calling client as far as this request can tell.
 #[derive(Debug, Clone)]
@@ -40,6 +43,7 @@ impl FromRequestParts<AppState> for ClientInfo {
             peer,
             &parts.headers,
             &state.http.trusted_proxies,
+            state.http.forwarded_header,
         ))
     }
 }
@@ -58,37 +62,58 @@ impl ClientInfo {
         }
     }
 
-    pub(crate) fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpNet]) -> Self {
+    /// The request's client as the domain sees it: address and user agent
+    /// (cut to a bounded length).
+    pub(crate) fn context(&self) -> ClientContext {
+        ClientContext::new(Some(self.ip), self.user_agent.as_deref())
+    }
+
+    pub(crate) fn resolve(
+        peer: IpAddr,
+        headers: &HeaderMap,
+        trusted: &[IpNet],
+        family: ForwardedHeader,
+    ) -> Self {
         // A dual-stack socket reports IPv4 peers as `::ffff:a.b.c.d`; they
         // are matched, stored and limited as the IPv4 addresses they are.
         let peer = peer.to_canonical();
         let is_trusted = |ip: &IpAddr| trusted.iter().any(|net| net.contains(&ip.to_canonical()));
         let via_proxy = is_trusted(&peer);
         let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let ip = if via_proxy {
-            forwarded_client(peer, headers, &is_trusted)
+        let hop = if !via_proxy {
+            Hop::direct(peer)
         } else {
-            peer
+            match family {
+                ForwardedHeader::XForwardedFor => {
+                    let ip = forwarded_for_client(peer, headers, &is_trusted);
+                    let first = |name: &str| {
+                        text(name)
+                            .and_then(|v| v.split(',').next())
+                            .map(|v| v.trim().to_owned())
+                    };
+                    Hop {
+                        ip,
+                        proto: first("x-forwarded-proto"),
+                        host: first("x-forwarded-host"),
+                    }
+                }
+                ForwardedHeader::Forwarded => forwarded_client(peer, headers, &is_trusted),
+            }
         };
-        let ip = ip.to_canonical();
-        let tls = via_proxy
-            && text("x-forwarded-proto")
-                .and_then(|v| v.split(',').next())
-                .is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
-        let forwarded_host = via_proxy
-            .then(|| text("x-forwarded-host"))
-            .flatten()
-            .and_then(|v| v.split(',').next())
-            .map(str::trim);
-        let host = forwarded_host
-            .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()))
-            .map(str::to_owned);
+        let tls = hop
+            .proto
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case("https"));
+        let host = hop
+            .host
+            .or_else(|| text(header::HOST.as_str()).map(str::to_owned));
+        // Any bytes a client sends are kept as text (invalid UTF-8 becomes
+        // U+FFFD), so an odd agent is still told apart from no agent.
         let user_agent = headers
             .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
         Self {
-            ip,
+            ip: hop.ip.to_canonical(),
             tls,
             user_agent,
             host,
@@ -96,10 +121,28 @@ impl ClientInfo {
     }
 }
 
+/// The hop that reached the first trusted proxy: the client's address, and
+/// the scheme and host it used, as that proxy reported them.
+struct Hop {
+    ip: IpAddr,
+    proto: Option<String>,
+    host: Option<String>,
+}
+
+impl Hop {
+    fn direct(ip: IpAddr) -> Self {
+        Self {
+            ip,
+            proto: None,
+            host: None,
+        }
+    }
+}
+
 /// The right-most address in `X-Forwarded-For` that is not one of our own
 /// proxies: everything left of it was written by the client and may be a
 /// lie. An unparsable hop ends the walk at the last address we believed.
-fn forwarded_client(
+fn forwarded_for_client(
     peer: IpAddr,
     headers: &HeaderMap,
     is_trusted: &dyn Fn(&IpAddr) -> bool,
@@ -121,6 +164,60 @@ fn forwarded_client(
         }
     }
     client
+}
+
+/// RFC 7239 `Forwarded`: the same right-to-left walk over the `for=`
+/// parameters; the element where it stops was written by the proxy that
+/// received the client's connection, so its `proto=` and `host=` are the
+/// ones that describe the client's request. Obfuscated or `unknown` nodes
+/// and unparsable elements end the walk at the last address believed.
+fn forwarded_client(
+    peer: IpAddr,
+    headers: &HeaderMap,
+    is_trusted: &dyn Fn(&IpAddr) -> bool,
+) -> Hop {
+    let mut hop = Hop::direct(peer);
+    let elements = headers
+        .get_all(header::FORWARDED)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .collect::<Vec<_>>();
+    for element in elements.iter().rev() {
+        let mut ip = None;
+        let mut proto = None;
+        let mut host = None;
+        for pair in element.split(';') {
+            let Some((key, value)) = pair.split_once('=') else {
+                continue;
+            };
+            let value = value.trim().trim_matches('"');
+            match key.trim().to_ascii_lowercase().as_str() {
+                "for" => ip = node_address(value),
+                "proto" => proto = Some(value.to_owned()),
+                "host" => host = Some(value.to_owned()),
+                _ => {}
+            }
+        }
+        let Some(ip) = ip else {
+            break;
+        };
+        hop = Hop { ip, proto, host };
+        if !is_trusted(&ip) {
+            break;
+        }
+    }
+    hop
+}
+
+/// The address of a `Forwarded` node: `192.0.2.1`, `192.0.2.1:8080`,
+/// `[2001:db8::1]` or `[2001:db8::1]:8080`.
+fn node_address(node: &str) -> Option<IpAddr> {
+    if let Some(rest) = node.strip_prefix('[') {
+        return rest.split_once(']')?.0.parse().ok();
+    }
+    let addr = node.split_once(':').map_or(node, |(ip, _port)| ip);
+    addr.parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
 }
 
 #[cfg(test)]
@@ -147,6 +244,7 @@ mod tests {
             "9.9.9.9".parse().unwrap(),
             &h,
             &["10.0.0.0/8".parse().unwrap()],
+            ForwardedHeader::XForwardedFor,
         );
         assert_eq!(c.ip, "9.9.9.9".parse::<IpAddr>().unwrap());
         assert!(!c.tls);
@@ -162,6 +260,7 @@ mod tests {
             "10.0.0.1".parse().unwrap(),
             &h,
             &["10.0.0.0/8".parse().unwrap()],
+            ForwardedHeader::XForwardedFor,
         );
         assert_eq!(c.ip, "1.2.3.4".parse::<IpAddr>().unwrap());
         assert!(c.tls);
@@ -174,12 +273,23 @@ mod tests {
             "::ffff:127.0.0.1".parse().unwrap(),
             &h,
             &["127.0.0.1/32".parse().unwrap()],
+            ForwardedHeader::XForwardedFor,
         );
         assert_eq!(c.ip, "127.0.0.1".parse::<IpAddr>().unwrap());
         assert!(c.tls);
         assert_eq!(c.rate_key(), "127.0.0.1");
-        let v6 = ClientInfo::resolve("2001:db8:1:2:aaaa::1".parse().unwrap(), &h, &[]);
-        let w6 = ClientInfo::resolve("2001:db8:1:2:bbbb::9".parse().unwrap(), &h, &[]);
+        let v6 = ClientInfo::resolve(
+            "2001:db8:1:2:aaaa::1".parse().unwrap(),
+            &h,
+            &[],
+            ForwardedHeader::XForwardedFor,
+        );
+        let w6 = ClientInfo::resolve(
+            "2001:db8:1:2:bbbb::9".parse().unwrap(),
+            &h,
+            &[],
+            ForwardedHeader::XForwardedFor,
+        );
         assert_eq!(v6.rate_key(), "2001:db8:1:2::/64");
         assert_eq!(v6.rate_key(), w6.rate_key());
     }
@@ -191,7 +301,69 @@ mod tests {
             "10.0.0.1".parse().unwrap(),
             &h,
             &["10.0.0.0/8".parse().unwrap()],
+            ForwardedHeader::XForwardedFor,
         );
         assert_eq!(c.ip, "10.0.0.1".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn rfc7239_forwarded_is_read_only_when_configured() {
+        let h = headers(&[
+            (
+                "forwarded",
+                "for=6.6.6.6;proto=http, for=1.2.3.4;proto=https;host=app.example, for=\"[2001:db8::9]:443\"",
+            ),
+            ("x-forwarded-for", "7.7.7.7"),
+        ]);
+        let trusted: Vec<IpNet> = vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "2001:db8::/32".parse().unwrap(),
+        ];
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let c = ClientInfo::resolve(peer, &h, &trusted, ForwardedHeader::Forwarded);
+        assert_eq!(c.ip, "1.2.3.4".parse::<IpAddr>().unwrap());
+        assert!(c.tls);
+        assert_eq!(c.host.as_deref(), Some("app.example"));
+        let x = ClientInfo::resolve(peer, &h, &trusted, ForwardedHeader::XForwardedFor);
+        assert_eq!(x.ip, "7.7.7.7".parse::<IpAddr>().unwrap());
+        let stranger = ClientInfo::resolve(
+            "9.9.9.9".parse().unwrap(),
+            &h,
+            &trusted,
+            ForwardedHeader::Forwarded,
+        );
+        assert_eq!(stranger.ip, "9.9.9.9".parse::<IpAddr>().unwrap());
+        assert!(!stranger.tls);
+    }
+
+    #[test]
+    fn forwarded_nodes_parse_or_stop_the_walk() {
+        assert_eq!(node_address("192.0.2.1:80"), Some([192, 0, 2, 1].into()));
+        assert_eq!(
+            node_address("[2001:db8::1]:80"),
+            "2001:db8::1".parse::<IpAddr>().ok()
+        );
+        for bad in ["unknown", "_hidden", "[::1", "", "1.2.3.4.5", "2001:db8::1"] {
+            assert_eq!(node_address(bad), None, "{bad}");
+        }
+        let h = headers(&[("forwarded", "for=unknown, for=1.2.3.4")]);
+        let c = ClientInfo::resolve(
+            "10.0.0.1".parse().unwrap(),
+            &h,
+            &["10.0.0.0/8".parse().unwrap(), "1.2.3.0/24".parse().unwrap()],
+            ForwardedHeader::Forwarded,
+        );
+        assert_eq!(c.ip, "1.2.3.4".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn odd_user_agents_are_kept_as_text() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::USER_AGENT,
+            HeaderValue::from_bytes(b"Agent\xff\xfe/1.0").unwrap(),
+        );
+        let c = ClientInfo::resolve([1, 2, 3, 4].into(), &h, &[], ForwardedHeader::XForwardedFor);
+        assert_eq!(c.user_agent.as_deref(), Some("Agent\u{fffd}\u{fffd}/1.0"));
     }
 }

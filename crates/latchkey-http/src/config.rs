@@ -42,13 +42,49 @@ impl FromStr for CookieSecure {
     }
 }
 
+/// Which forwarding headers a trusted proxy's word is read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For`, `X-Forwarded-Proto`, `X-Forwarded-Host`: what
+    /// nginx, HAProxy and most load balancers set.
+    #[default]
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=…;proto=…;host=…`.
+    Forwarded,
+}
+
+impl ForwardedHeader {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+        }
+    }
+}
+
+impl FromStr for ForwardedHeader {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "x-forwarded-for" => Ok(Self::XForwardedFor),
+            "forwarded" => Ok(Self::Forwarded),
+            other => Err(format!(
+                "invalid forwarded_header {other:?} (use x-forwarded-for or forwarded)"
+            )),
+        }
+    }
+}
+
 /// The edge's settings.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
     /// `Secure` cookie policy.
     pub cookie_secure: CookieSecure,
-    /// Peers whose `X-Forwarded-*` headers are believed.
+    /// Peers whose forwarding headers are believed.
     pub trusted_proxies: Vec<IpNet>,
+    /// Which forwarding headers those peers set.
+    pub forwarded_header: ForwardedHeader,
     /// Longest time a request may take before it is answered 503.
     pub request_timeout: Duration,
     /// Largest request body accepted, in bytes.
@@ -60,6 +96,7 @@ impl Default for HttpConfig {
         Self {
             cookie_secure: CookieSecure::Auto,
             trusted_proxies: Vec::new(),
+            forwarded_header: ForwardedHeader::XForwardedFor,
             request_timeout: Duration::from_secs(30),
             body_limit: 16 * 1024,
         }

@@ -63,9 +63,10 @@ pub(crate) async fn authenticate(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     });
+    let context = client.context();
     let caller = state
         .auth
-        .authenticate_with_csrf(&presented.value, csrf_presented)
+        .authenticate_with_csrf(&presented.value, csrf_presented, Some(&context))
         .await
         .map_err(|e| ApiError::from(e).for_bearer(bearer))?;
     if let (Some(credentials), Some(slot)) = (

@@ -36,7 +36,7 @@ use std::{future::Future, net::SocketAddr};
 use axum::Router;
 use tokio::net::TcpListener;
 
-pub use config::{CookieSecure, HttpConfig};
+pub use config::{CookieSecure, ForwardedHeader, HttpConfig};
 pub use state::AppState;
 
 /// The whole HTTP application, without a socket.

@@ -5,6 +5,7 @@ use latchkey_core::{
     StoreError,
     clock::from_millis,
     csrf::CsrfToken,
+    event::SecurityEvent,
     ids::{SessionId, UserId},
     keys::SigningKey,
     secret::TokenHash,
@@ -19,6 +20,11 @@ fn corrupt(what: &str) -> StoreError {
 
 fn user_id(s: &str) -> Result<UserId, StoreError> {
     s.parse().map_err(|_| corrupt("user id"))
+}
+
+fn ip(s: Option<&str>) -> Result<Option<std::net::IpAddr>, StoreError> {
+    s.map(|ip| ip.parse().map_err(|_| corrupt("ip address")))
+        .transpose()
 }
 
 fn username(s: &str) -> Result<Username, StoreError> {
@@ -62,6 +68,8 @@ pub(crate) struct SessionRow {
     revoked_reason: Option<String>,
     generation: i64,
     renewed_at: Option<i64>,
+    last_ip: Option<String>,
+    last_user_agent: Option<String>,
     #[sqlx(default)]
     username: Option<String>,
 }
@@ -92,12 +100,10 @@ impl TryFrom<SessionRow> for Session {
             created_at: from_millis(r.created_at),
             last_seen_at: from_millis(r.last_seen_at),
             expires_at: from_millis(r.expires_at),
-            ip: r
-                .ip
-                .as_deref()
-                .map(|ip| ip.parse().map_err(|_| corrupt("session ip")))
-                .transpose()?,
+            ip: ip(r.ip.as_deref())?,
             user_agent: r.user_agent,
+            last_ip: ip(r.last_ip.as_deref())?,
+            last_user_agent: r.last_user_agent,
             csrf_token: CsrfToken::from_stored(r.csrf_token),
             revoked_at: r.revoked_at.map(from_millis),
             revoked_reason: r
@@ -154,6 +160,40 @@ impl TryFrom<RefreshRow> for RefreshRecord {
             generation: r.generation,
             created_at: from_millis(r.created_at),
             spent_at: r.spent_at.map(from_millis),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    id: String,
+    user_id: String,
+    kind: String,
+    at: i64,
+    session_id: Option<String>,
+    ip: Option<String>,
+    user_agent: Option<String>,
+    reason: Option<String>,
+    detail: Option<String>,
+}
+
+impl TryFrom<EventRow> for SecurityEvent {
+    type Error = StoreError;
+    fn try_from(r: EventRow) -> Result<Self, StoreError> {
+        Ok(SecurityEvent {
+            id: uuid::Uuid::try_parse(&r.id).map_err(|_| corrupt("event id"))?,
+            user_id: user_id(&r.user_id)?,
+            kind: r.kind.parse().map_err(|()| corrupt("event kind"))?,
+            at: from_millis(r.at),
+            session_id: r
+                .session_id
+                .as_deref()
+                .map(|id| id.parse::<SessionId>().map_err(|_| corrupt("session id")))
+                .transpose()?,
+            ip: ip(r.ip.as_deref())?,
+            user_agent: r.user_agent,
+            reason: r.reason,
+            detail: r.detail,
         })
     }
 }

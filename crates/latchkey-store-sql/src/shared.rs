@@ -9,12 +9,13 @@
 macro_rules! session_columns {
     () => {
         "s.id, s.user_id, s.token_hash, s.client, s.created_at, s.last_seen_at, s.expires_at, \
-         s.ip, s.user_agent, s.csrf_token, s.revoked_at, s.revoked_reason, s.generation, s.renewed_at"
+         s.ip, s.user_agent, s.csrf_token, s.revoked_at, s.revoked_reason, s.generation, s.renewed_at, \
+         s.last_ip, s.last_user_agent"
     };
 }
 
-/// Implements `UserStore`, `SessionStore`, `RefreshStore`, `KeyStore` and
-/// `Store` for `$store` (which has a `pool` of database `$db`), migrating
+/// Implements `UserStore`, `SessionStore`, `RefreshStore`, `KeyStore`,
+/// `EventStore` and `Store` for `$store` (which has a `pool` of database `$db`), migrating
 /// from the `$migrations` folder. `$begin` is the statement that opens a
 /// read-then-write transaction: SQLite needs `BEGIN IMMEDIATE`, or a
 /// deferred transaction that upgrades to a write lock fails with
@@ -88,7 +89,8 @@ macro_rules! sql_store {
                 sqlx::query(
                     "INSERT INTO sessions (id, user_id, token_hash, client, created_at, last_seen_at, \
                      expires_at, ip, user_agent, csrf_token, revoked_at, revoked_reason, generation, \
-                     renewed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                     renewed_at, last_ip, last_user_agent) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 )
                 .bind(s.id.to_string())
                 .bind(s.user_id.to_string())
@@ -104,6 +106,8 @@ macro_rules! sql_store {
                 .bind(s.revoked_reason.map(RevocationReason::as_str))
                 .bind(s.generation)
                 .bind(s.renewed_at.map(to_millis))
+                .bind(s.last_ip.map(|ip| ip.to_string()))
+                .bind(s.last_user_agent.as_deref())
                 .execute(&self.pool)
                 .await
                 .map_err(from_sqlx)?;
@@ -168,17 +172,27 @@ macro_rules! sql_store {
                     .collect()
             }
 
-            async fn touch_session(&self, id: SessionId, at: OffsetDateTime) -> Result<(), StoreError> {
-                sqlx::query(
-                    "UPDATE sessions SET last_seen_at = CASE WHEN last_seen_at < $1 THEN $2 ELSE last_seen_at END \
-                     WHERE id = $3",
-                )
+            async fn touch_session(
+                &self,
+                id: SessionId,
+                at: OffsetDateTime,
+                context: Option<&ClientContext>,
+            ) -> Result<(), StoreError> {
+                let mut query = sqlx::query(match context {
+                    None => "UPDATE sessions SET last_seen_at = CASE WHEN last_seen_at < $1 THEN $2 ELSE last_seen_at END \
+                             WHERE id = $3",
+                    Some(_) => "UPDATE sessions SET last_seen_at = CASE WHEN last_seen_at < $1 THEN $2 ELSE last_seen_at END, \
+                                last_ip = COALESCE($4, last_ip), last_user_agent = $5 WHERE id = $3",
+                })
                 .bind(to_millis(at))
                 .bind(to_millis(at))
-                .bind(id.to_string())
-                    .execute(&self.pool)
-                    .await
-                    .map_err(from_sqlx)?;
+                .bind(id.to_string());
+                if let Some(context) = context {
+                    query = query
+                        .bind(context.ip.map(|ip| ip.to_string()))
+                        .bind(context.user_agent.clone());
+                }
+                query.execute(&self.pool).await.map_err(from_sqlx)?;
                 Ok(())
             }
 
@@ -396,6 +410,68 @@ macro_rules! sql_store {
                 .into_iter()
                 .map(SigningKey::try_from)
                 .collect()
+            }
+        }
+
+        #[async_trait]
+        impl EventStore for $store {
+            async fn record_event(&self, e: &SecurityEvent) -> Result<(), StoreError> {
+                sqlx::query(
+                    "INSERT INTO security_events (id, user_id, kind, at, session_id, ip, user_agent, reason, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(e.id.to_string())
+                .bind(e.user_id.to_string())
+                .bind(e.kind.as_str())
+                .bind(to_millis(e.at))
+                .bind(e.session_id.map(|id| id.to_string()))
+                .bind(e.ip.map(|ip| ip.to_string()))
+                .bind(e.user_agent.as_deref())
+                .bind(e.reason.as_deref())
+                .bind(e.detail.as_deref())
+                .execute(&self.pool)
+                .await
+                .map_err(from_sqlx)?;
+                Ok(())
+            }
+
+            async fn events(
+                &self,
+                user: UserId,
+                after: Option<EventCursor>,
+                limit: u32,
+            ) -> Result<Vec<SecurityEvent>, StoreError> {
+                // Without a cursor, start past any event there can be. Ids
+                // are hyphenated UUIDs, and every one sorts below "~".
+                let (at, id) = match after {
+                    Some(c) => (to_millis(c.at), c.id.to_string()),
+                    None => (i64::MAX, "~".to_owned()),
+                };
+                sqlx::query_as::<_, EventRow>(
+                    "SELECT id, user_id, kind, at, session_id, ip, user_agent, reason, detail \
+                     FROM security_events WHERE user_id = $1 AND (at < $2 OR (at = $3 AND id < $4)) \
+                     ORDER BY at DESC, id DESC LIMIT $5",
+                )
+                .bind(user.to_string())
+                .bind(at)
+                .bind(at)
+                .bind(id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(from_sqlx)?
+                .into_iter()
+                .map(SecurityEvent::try_from)
+                .collect()
+            }
+
+            async fn delete_events_before(&self, before: OffsetDateTime) -> Result<u64, StoreError> {
+                let done = sqlx::query("DELETE FROM security_events WHERE at < $1")
+                    .bind(to_millis(before))
+                    .execute(&self.pool)
+                    .await
+                    .map_err(from_sqlx)?;
+                Ok(done.rows_affected())
             }
         }
 

@@ -6,11 +6,14 @@ use async_trait::async_trait;
 use latchkey_core::{
     StoreError,
     clock::{from_millis, to_millis},
+    event::{EventCursor, SecurityEvent},
     ids::{SessionId, UserId},
     keys::SigningKey,
     secret::TokenHash,
-    session::{RevocationReason, Session},
-    store::{KeyStore, RefreshRecord, RefreshStore, Rotation, SessionStore, Store, UserStore},
+    session::{ClientContext, RevocationReason, Session},
+    store::{
+        EventStore, KeyStore, RefreshRecord, RefreshStore, Rotation, SessionStore, Store, UserStore,
+    },
     user::{User, Username},
 };
 use sqlx::{
@@ -21,7 +24,7 @@ use time::OffsetDateTime;
 
 use crate::{
     error::{from_migrate, from_sqlx},
-    rows::{KeyRow, RefreshRow, SessionRow, UserRow},
+    rows::{EventRow, KeyRow, RefreshRow, SessionRow, UserRow},
     shared::{session_columns, sql_store},
 };
 

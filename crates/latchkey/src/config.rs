@@ -8,13 +8,14 @@ use std::{fmt, net::SocketAddr, path::Path, str::FromStr};
 use anyhow::{Context, bail};
 use ipnet::IpNet;
 use latchkey_core::{
+    anomaly::AnomalyPolicy,
     duration::HumanDuration,
     keys::KeyAlgorithm,
     password::HashLimits,
     ratelimit::{LimitClass, Quota, RateLimits},
     strategy::{Strategy, StrategyConfig},
 };
-use latchkey_http::CookieSecure;
+use latchkey_http::{CookieSecure, ForwardedHeader};
 use serde::Deserialize;
 
 use crate::cli::{ServeArgs, StoreArgs};
@@ -54,6 +55,10 @@ struct FileConfig {
     rate_limit_login_per_user: Option<String>,
     rate_limit_register_per_ip: Option<String>,
     rate_limit_refresh_per_ip: Option<String>,
+    forwarded_header: Option<String>,
+    on_user_agent_change: Option<String>,
+    on_ip_change: Option<String>,
+    event_retention: Option<String>,
 }
 
 /// How log lines are written to stderr.
@@ -98,6 +103,9 @@ pub(crate) struct Settings {
     pub(crate) database_pool_size: u32,
     pub(crate) redis_namespace: String,
     pub(crate) rate_limits: RateLimits,
+    pub(crate) forwarded_header: ForwardedHeader,
+    pub(crate) anomaly: AnomalyPolicy,
+    pub(crate) event_retention: HumanDuration,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -347,6 +355,28 @@ impl Settings {
                     file.rate_limit_refresh_per_ip,
                 ),
             ])?,
+            forwarded_header: parse(
+                "forwarded_header",
+                env_or("forwarded_header", file.forwarded_header)?,
+                ForwardedHeader::default().as_str(),
+            )?,
+            anomaly: AnomalyPolicy {
+                on_user_agent_change: parse(
+                    "on_user_agent_change",
+                    env_or("on_user_agent_change", file.on_user_agent_change)?,
+                    AnomalyPolicy::default().on_user_agent_change.as_str(),
+                )?,
+                on_ip_change: parse(
+                    "on_ip_change",
+                    env_or("on_ip_change", file.on_ip_change)?,
+                    AnomalyPolicy::default().on_ip_change.as_str(),
+                )?,
+            },
+            event_retention: parse(
+                "event_retention",
+                env_or("event_retention", file.event_retention)?,
+                "90d",
+            )?,
         })
     }
 
@@ -407,6 +437,18 @@ impl fmt::Display for Settings {
         writeln!(f, "session_ttl = {:?}", self.session_ttl.to_string())?;
         writeln!(f, "cookie_secure = {:?}", self.cookie_secure.as_str())?;
         writeln!(f, "trusted_proxies = [{proxies}]")?;
+        writeln!(f, "forwarded_header = {:?}", self.forwarded_header.as_str())?;
+        writeln!(
+            f,
+            "on_user_agent_change = {:?}",
+            self.anomaly.on_user_agent_change.as_str()
+        )?;
+        writeln!(f, "on_ip_change = {:?}", self.anomaly.on_ip_change.as_str())?;
+        writeln!(
+            f,
+            "event_retention = {:?}",
+            self.event_retention.to_string()
+        )?;
         writeln!(
             f,
             "request_timeout = {:?}",

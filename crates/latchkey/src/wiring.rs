@@ -9,8 +9,8 @@ use crate::{
 };
 use anyhow::{Context, bail};
 use latchkey_core::{
-    clock::SystemClock, feed::RevocationFeed, password::PasswordHasher, ratelimit::RateLimiter,
-    service::AuthService, session::SessionPolicy, store::Store,
+    clock::SystemClock, event::EventPolicy, feed::RevocationFeed, password::PasswordHasher,
+    ratelimit::RateLimiter, service::AuthService, session::SessionPolicy, store::Store,
 };
 use latchkey_redis::{RedisFeed, RedisLimiter};
 use latchkey_store_sql::{PgStore, SqliteStore};
@@ -68,7 +68,7 @@ pub(crate) async fn auth_service(
         ttl: settings.session_ttl.as_time(),
         ..SessionPolicy::default()
     };
-    AuthService::start(
+    let auth = AuthService::start(
         store,
         hasher,
         Arc::new(SystemClock),
@@ -76,7 +76,12 @@ pub(crate) async fn auth_service(
         settings.strategy_config(),
     )
     .await
-    .context("cannot start the service")
+    .context("cannot start the service")?;
+    auth.set_anomaly_policy(settings.anomaly);
+    auth.set_event_policy(EventPolicy {
+        retention: settings.event_retention.as_time(),
+    });
+    Ok(auth)
 }
 
 /// The service for an admin command.

@@ -1,10 +1,11 @@
 //! Registration and login.
 
-use super::{AuthService, Login};
+use super::{AuthService, Caller, Login};
 use crate::{
     error::{AuthError, StoreError},
+    event::{EventKind, SecurityEvent},
     ids::UserId,
-    session::{ClientContext, ClientKind},
+    session::{ClientContext, ClientKind, RevocationReason},
     user::{Password, User, Username},
 };
 
@@ -53,12 +54,97 @@ impl AuthService {
             .await?;
         let user = match user {
             Some(user) if verified.ok => user,
-            _ => return Err(AuthError::InvalidCredentials),
+            Some(user) => {
+                self.record_later(
+                    SecurityEvent::new(user.id, EventKind::LoginFailed, self.now(), Some(&context))
+                        .reason("bad_password"),
+                );
+                return Err(AuthError::InvalidCredentials);
+            }
+            None => return Err(AuthError::InvalidCredentials),
         };
         if verified.needs_rehash {
             self.upgrade_hash(&user, &password).await;
         }
-        self.start_session(user, client, context).await
+        let login = self.start_session(user, client, context.clone()).await?;
+        self.log_event(
+            SecurityEvent::new(
+                login.session.user_id,
+                EventKind::LoginSucceeded,
+                self.now(),
+                Some(&context),
+            )
+            .session(login.session.id)
+            .detail(format!("{} client", client.as_str())),
+        )
+        .await;
+        Ok(login)
+    }
+
+    /// Changes the caller's password and ends every other session of
+    /// theirs: whoever may have learnt the old password is signed out, and
+    /// the device that changed it stays signed in. Returns how many sessions
+    /// ended.
+    #[tracing::instrument(skip_all)]
+    pub async fn change_password(
+        &self,
+        caller: &Caller,
+        current: &str,
+        new: &str,
+    ) -> Result<u64, AuthError> {
+        let current = Password::parse_attempt(current)?;
+        let new = Password::parse_new(new)?;
+        let user = self
+            .store()
+            .user_by_username(&caller.username)
+            .await?
+            .filter(|u| u.id == caller.user_id)
+            .ok_or(AuthError::Unauthenticated)?;
+        let verified = self
+            .inner
+            .hasher
+            .verify(&current, Some(&user.password_hash))
+            .await?;
+        if !verified.ok {
+            return Err(AuthError::Forbidden("current password is incorrect".into()));
+        }
+        if current.expose() == new.expose() {
+            return Err(AuthError::InvalidRequest(
+                "new_password must differ from current_password".into(),
+            ));
+        }
+        let phc = self.inner.hasher.hash(&new).await?;
+        self.store().set_password_hash(user.id, &phc).await?;
+        let ended = self
+            .store()
+            .revoke_user_sessions(
+                user.id,
+                Some(caller.session_id),
+                self.now(),
+                RevocationReason::PasswordChange,
+            )
+            .await?;
+        self.deny(&ended);
+        self.log_event(
+            SecurityEvent::new(
+                user.id,
+                EventKind::PasswordChanged,
+                self.now(),
+                Some(&caller.context),
+            )
+            .session(caller.session_id)
+            .detail(format!("{} other session(s) signed out", ended.len())),
+        )
+        .await;
+        self.record_revocations(
+            user.id,
+            &ended,
+            RevocationReason::PasswordChange,
+            Some(&caller.context),
+            None,
+        )
+        .await;
+        Ok(ended.len() as u64)
     }
 
     /// Replaces a hash made with older parameters. Failure only delays the

@@ -12,8 +12,10 @@ use time::OffsetDateTime;
 
 use super::AuthService;
 use crate::{
+    anomaly::ClientBinding,
     csrf::CsrfToken,
     error::AuthError,
+    event::{EventKind, SecurityEvent},
     ids::{SessionId, UserId},
     secret::{SecretToken, TokenHash, random_bytes},
     session::{ClientContext, ClientKind, RevocationReason, Session, SessionState},
@@ -64,10 +66,12 @@ pub struct Caller {
     /// `auto-refresh`: the request's token had expired and was renewed;
     /// the client must be handed this one.
     pub renewed: Option<Credentials>,
+    /// Where the request came from, for the security log.
+    pub context: ClientContext,
 }
 
 impl Caller {
-    fn from_session(session: &Session, username: Username) -> Self {
+    fn from_session(session: &Session, username: Username, context: ClientContext) -> Self {
         Self {
             session_id: session.id,
             user_id: session.user_id,
@@ -75,11 +79,12 @@ impl Caller {
             client: session.client,
             csrf_token: session.csrf_token.clone(),
             renewed: None,
+            context,
         }
     }
 
     /// The caller as a verified token describes it: no store read.
-    fn from_claims(claims: &Claims) -> Result<Self, AuthError> {
+    fn from_claims(claims: &Claims, context: ClientContext) -> Result<Self, AuthError> {
         let bad = |_| AuthError::Unauthenticated;
         Ok(Self {
             session_id: claims.sid.parse().map_err(bad)?,
@@ -92,6 +97,7 @@ impl Caller {
             },
             csrf_token: CsrfToken::from_stored(claims.csrf.clone().unwrap_or_default()),
             renewed: None,
+            context,
         })
     }
 }
@@ -118,7 +124,9 @@ impl AuthService {
             last_seen_at: now,
             expires_at: now + self.inner.policy.ttl,
             ip: context.ip,
-            user_agent: context.user_agent,
+            user_agent: context.user_agent.clone(),
+            last_ip: context.ip,
+            last_user_agent: context.user_agent.clone(),
             csrf_token: CsrfToken::generate()?,
             revoked_at: None,
             revoked_reason: None,
@@ -183,7 +191,10 @@ impl AuthService {
             Strategy::AutoRefresh => session_end,
             _ => expires_at,
         };
+        let (ua, net) = self.binding_claims(session.ip, session.user_agent.as_deref());
         let claims = Claims {
+            ua,
+            net,
             iss: config.issuer.clone(),
             aud: config.issuer.clone(),
             sub: session.user_id.to_string(),
@@ -205,10 +216,17 @@ impl AuthService {
         })
     }
 
-    /// Resolves a credential to its live session.
+    /// Resolves a credential to its live session. `context` is where the
+    /// request came from: the session's binding is checked against it, and
+    /// the anomaly policies applied. Only a caller that cannot see the
+    /// client (a test, a benchmark) passes `None`, which skips the check.
     #[tracing::instrument(skip_all)]
-    pub async fn authenticate(&self, credential: &str) -> Result<Caller, AuthError> {
-        self.authenticate_with_csrf(credential, None).await
+    pub async fn authenticate(
+        &self,
+        credential: &str,
+        context: Option<&ClientContext>,
+    ) -> Result<Caller, AuthError> {
+        self.authenticate_with_csrf(credential, None, context).await
     }
 
     /// Like [`authenticate`](Self::authenticate), for a browser request
@@ -220,18 +238,20 @@ impl AuthService {
         &self,
         credential: &str,
         csrf: Option<&str>,
+        context: Option<&ClientContext>,
     ) -> Result<Caller, AuthError> {
         match self.strategy() {
-            Strategy::Session => {
-                let caller = self.authenticate_session(credential).await?;
-                check_csrf(&caller, csrf)?;
-                Ok(caller)
-            }
-            _ => self.authenticate_jwt(credential, csrf).await,
+            Strategy::Session => self.authenticate_session(credential, csrf, context).await,
+            _ => self.authenticate_jwt(credential, csrf, context).await,
         }
     }
 
-    async fn authenticate_session(&self, credential: &str) -> Result<Caller, AuthError> {
+    async fn authenticate_session(
+        &self,
+        credential: &str,
+        csrf: Option<&str>,
+        context: Option<&ClientContext>,
+    ) -> Result<Caller, AuthError> {
         let token = SecretToken::parse(credential).ok_or(AuthError::Unauthenticated)?;
         let (session, username) = self
             .store()
@@ -239,14 +259,22 @@ impl AuthService {
             .await?
             .ok_or(AuthError::Unauthenticated)?;
         self.check_record(&session)?;
-        self.touch(&session).await;
-        Ok(Caller::from_session(&session, username))
+        let caller = Caller::from_session(&session, username, context.cloned().unwrap_or_default());
+        check_csrf(&caller, csrf)?;
+        if let Some(context) = context {
+            let binding = ClientBinding::of_session(&session);
+            self.enforce_binding(&binding, session.user_id, session.id, context)
+                .await?;
+        }
+        self.touch(&session, context).await;
+        Ok(caller)
     }
 
     async fn authenticate_jwt(
         &self,
         credential: &str,
         csrf: Option<&str>,
+        context: Option<&ClientContext>,
     ) -> Result<Caller, AuthError> {
         let now = self.now();
         let config = &self.inner.config;
@@ -264,7 +292,7 @@ impl AuthService {
         claims
             .check(&config.issuer, now, config.leeway, renewable)
             .map_err(refused)?;
-        let mut caller = Caller::from_claims(&claims)?;
+        let mut caller = Caller::from_claims(&claims, context.cloned().unwrap_or_default())?;
         if self.feed_down() {
             // Fail secure: without the feed, another node's revocation is
             // only known to the store.
@@ -274,6 +302,12 @@ impl AuthService {
             return Err(AuthError::SessionRevoked);
         }
         check_csrf(&caller, csrf)?;
+        if let Some(context) = context {
+            // The binding travels in the token: no store read.
+            let binding = self.binding_of_claims(&claims)?;
+            self.enforce_binding(&binding, caller.user_id, caller.session_id, context)
+                .await?;
+        }
         match config.strategy {
             Strategy::StatefulJwt => {
                 let (session, username) = self.record(caller.session_id).await?;
@@ -281,13 +315,14 @@ impl AuthService {
                     return Err(AuthError::Unauthenticated);
                 }
                 self.check_record(&session)?;
-                self.touch(&session).await;
-                let caller = Caller::from_session(&session, username);
+                self.touch(&session, context).await;
+                let caller =
+                    Caller::from_session(&session, username, context.cloned().unwrap_or_default());
                 check_csrf(&caller, csrf)?;
                 Ok(caller)
             }
             Strategy::AutoRefresh if claims.is_expired(now, config.leeway) => {
-                caller.renewed = Some(self.renew(&claims).await?);
+                caller.renewed = Some(self.renew(&claims, context).await?);
                 Ok(caller)
             }
             _ => Ok(caller),
@@ -313,9 +348,14 @@ impl AuthService {
     /// the session is live and the token is of its current generation.
     /// Concurrent requests with the same expired token share one renewal,
     /// and so do requests within the grace period after it.
-    async fn renew(&self, claims: &Claims) -> Result<Credentials, AuthError> {
+    async fn renew(
+        &self,
+        claims: &Claims,
+        context: Option<&ClientContext>,
+    ) -> Result<Credentials, AuthError> {
         let session_id: SessionId = claims.sid.parse().map_err(|_| AuthError::Unauthenticated)?;
         let generation = claims.generation;
+        let context = context.cloned();
         self.inner
             .renewals
             .try_get_with((session_id, generation), async move {
@@ -331,6 +371,10 @@ impl AuthService {
                     .ok_or(AuthError::Unauthenticated)?;
                 if advanced {
                     self.inner.records.invalidate(&session_id);
+                    if context.is_some() {
+                        self.record_last_seen(session_id, now, context.as_ref())
+                            .await;
+                    }
                     return self.issue_jwt(&session, &username);
                 }
                 self.check_record(&session)?;
@@ -339,7 +383,7 @@ impl AuthService {
                         .renewed_at
                         .is_some_and(|at| now - at <= self.inner.config.refresh_grace);
                 if session.generation > generation && !just_renewed {
-                    self.revoke_for_reuse(&session).await?;
+                    self.revoke_for_reuse(&session, context.as_ref()).await?;
                     return Err(AuthError::SessionRevoked);
                 }
                 // Renewed within the grace period by another process, whose
@@ -352,9 +396,14 @@ impl AuthService {
 
     /// Ends a session whose spent refresh token or old token generation came
     /// back: two parties hold copies of its credentials.
-    pub(super) async fn revoke_for_reuse(&self, session: &Session) -> Result<(), AuthError> {
+    pub(super) async fn revoke_for_reuse(
+        &self,
+        session: &Session,
+        context: Option<&ClientContext>,
+    ) -> Result<(), AuthError> {
         tracing::warn!(session_id = %session.id, user_id = %session.user_id, "credential reuse detected; session revoked");
-        self.store()
+        let revoked = self
+            .store()
             .revoke_session(
                 session.user_id,
                 session.id,
@@ -363,6 +412,27 @@ impl AuthService {
             )
             .await?;
         self.deny(&[session.id]);
+        if revoked {
+            self.log_event(
+                SecurityEvent::new(
+                    session.user_id,
+                    EventKind::RefreshReuseDetected,
+                    self.now(),
+                    context,
+                )
+                .session(session.id)
+                .detail("a spent credential of this session was presented again"),
+            )
+            .await;
+            self.record_revocations(
+                session.user_id,
+                &[session.id],
+                RevocationReason::TokenReuse,
+                context,
+                None,
+            )
+            .await;
+        }
         Ok(())
     }
 
@@ -389,17 +459,35 @@ impl AuthService {
     }
 
     /// Records the request as the session's last activity, at most once per
-    /// touch interval. A failure is logged: it must not fail the request.
-    pub(super) async fn touch(&self, session: &Session) {
+    /// touch interval or when it comes from somewhere new. A failure is
+    /// logged: it must not fail the request.
+    pub(super) async fn touch(&self, session: &Session, context: Option<&ClientContext>) {
         let now = self.now();
-        if !session.needs_touch(now, &self.inner.policy) {
-            return;
+        let stale = match context {
+            Some(context) => session.needs_touch(now, &self.inner.policy, context),
+            None => now - session.last_seen_at >= self.inner.policy.touch_interval,
+        };
+        if stale {
+            self.record_last_seen(session.id, now, context).await;
         }
-        match self.store().touch_session(session.id, now).await {
+    }
+
+    /// Writes the session's last-seen time, address and agent.
+    pub(super) async fn record_last_seen(
+        &self,
+        id: SessionId,
+        now: OffsetDateTime,
+        context: Option<&ClientContext>,
+    ) {
+        match self.store().touch_session(id, now, context).await {
             Ok(()) => {
-                if let Some((mut cached, name)) = self.inner.records.get(&session.id) {
-                    cached.last_seen_at = now;
-                    self.inner.records.insert(session.id, (cached, name));
+                if let Some((mut cached, name)) = self.inner.records.get(&id) {
+                    cached.last_seen_at = cached.last_seen_at.max(now);
+                    if let Some(context) = context {
+                        cached.last_ip = context.ip.or(cached.last_ip);
+                        cached.last_user_agent = context.user_agent.clone();
+                    }
+                    self.inner.records.insert(id, (cached, name));
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not record last-seen time"),

@@ -7,11 +7,13 @@
 //! - `sessions`: listing and ending sessions.
 //! - `refresh`: `access-refresh` token rotation and reuse detection.
 //! - `keys`: the signing key ring and the revocations the node follows.
+//! - `security`: the session binding, anomaly policies and the security log.
 
 mod accounts;
 mod credentials;
 mod keys;
 mod refresh;
+mod security;
 mod sessions;
 
 use std::sync::{
@@ -24,8 +26,11 @@ use time::{Duration, OffsetDateTime};
 
 pub use self::credentials::{Caller, Credentials, Login};
 use crate::{
+    anomaly::{AnomalyKind, AnomalyPolicy},
     clock::{Clock, truncate_to_millis},
+    device::AgentBinding,
     error::AuthError,
+    event::EventPolicy,
     feed::RevocationFeed,
     ids::SessionId,
     password::PasswordHasher,
@@ -77,6 +82,16 @@ struct Inner {
     limits: RwLock<(RateLimits, Arc<dyn RateLimiter>)>,
     /// The newest revocation time already applied from the store.
     revocations_seen: RwLock<OffsetDateTime>,
+    /// What to do when a credential is used from another client.
+    anomaly: RwLock<AnomalyPolicy>,
+    /// How long the security log keeps events.
+    events: RwLock<EventPolicy>,
+    /// Agent bindings by user-agent string: parsing one costs far more
+    /// than the rest of a JWT check, and a node sees few distinct agents.
+    agents: Cache<String, AgentBinding>,
+    /// Anomalies already logged on this node, by session, kind and the new
+    /// value, so a moved phone is one event, not one per request.
+    anomalies_logged: Cache<(SessionId, AnomalyKind, String), ()>,
 }
 
 impl AuthService {
@@ -125,6 +140,13 @@ impl AuthService {
                 feed_up: AtomicBool::new(false),
                 limits: RwLock::new((RateLimits::default(), Arc::new(MemoryLimiter::default()))),
                 revocations_seen: RwLock::new(now),
+                anomaly: RwLock::new(AnomalyPolicy::default()),
+                events: RwLock::new(EventPolicy::default()),
+                agents: Cache::builder().max_capacity(10_000).build(),
+                anomalies_logged: Cache::builder()
+                    .max_capacity(100_000)
+                    .time_to_live(std::time::Duration::from_secs(3600))
+                    .build(),
             }),
         };
         service.ensure_signing_key().await?;

@@ -8,9 +8,10 @@
 
 use super::{AuthService, Login};
 use crate::{
+    anomaly::ClientBinding,
     error::AuthError,
     secret::SecretToken,
-    session::Session,
+    session::{ClientContext, Session},
     store::{RefreshRecord, Rotation},
     strategy::Strategy,
     user::Username,
@@ -50,15 +51,21 @@ impl AuthService {
     }
 
     /// Spends `refresh` and returns a new access token and refresh token.
+    /// The request's `context` is held to the session's binding like any
+    /// other request's.
     #[tracing::instrument(skip_all)]
-    pub async fn refresh(&self, refresh: &str) -> Result<Login, AuthError> {
+    pub async fn refresh(
+        &self,
+        refresh: &str,
+        context: &ClientContext,
+    ) -> Result<Login, AuthError> {
         let hash = SecretToken::parse(refresh)
             .ok_or(AuthError::Unauthenticated)?
             .hash();
         let login = self
             .inner
             .refreshes
-            .try_get_with(hash, self.rotate(refresh))
+            .try_get_with(hash, self.rotate(refresh, context))
             .await
             .map_err(|e| (*e).clone())?;
         // A successor handed out again within the grace period must not
@@ -69,12 +76,15 @@ impl AuthService {
         Ok(login)
     }
 
-    async fn rotate(&self, refresh: &str) -> Result<Login, AuthError> {
+    async fn rotate(&self, refresh: &str, context: &ClientContext) -> Result<Login, AuthError> {
         let (record, session, username) = self.refresh_context(refresh).await?;
         let now = self.now();
         if let Some(spent_at) = record.spent_at {
-            return self.spent_again(&session, now - spent_at).await;
+            return self.spent_again(&session, now - spent_at, context).await;
         }
+        let binding = ClientBinding::of_session(&session);
+        self.enforce_binding(&binding, session.user_id, session.id, context)
+            .await?;
         let successor = SecretToken::generate()?;
         let successor_record = RefreshRecord {
             token_hash: successor.hash(),
@@ -89,10 +99,12 @@ impl AuthService {
             .await?
         {
             Rotation::Rotated => {}
-            Rotation::AlreadySpent(at) => return self.spent_again(&session, now - at).await,
+            Rotation::AlreadySpent(at) => {
+                return self.spent_again(&session, now - at, context).await;
+            }
             Rotation::Unknown => return Err(AuthError::Unauthenticated),
         }
-        self.touch(&session).await;
+        self.touch(&session, Some(context)).await;
         let mut credentials = self.issue_jwt(&session, &username)?;
         credentials.refresh = Some(successor.expose().to_owned());
         Ok(Login {
@@ -108,13 +120,14 @@ impl AuthService {
         &self,
         session: &Session,
         since: time::Duration,
+        context: &ClientContext,
     ) -> Result<Login, AuthError> {
         if since <= self.inner.config.refresh_grace {
             // Exchanged moments ago by another process: not theft, but
             // its successor cannot be reproduced here.
             return Err(AuthError::Unauthenticated);
         }
-        self.revoke_for_reuse(session).await?;
+        self.revoke_for_reuse(session, Some(context)).await?;
         Err(AuthError::SessionRevoked)
     }
 }

@@ -45,12 +45,21 @@ impl AuthService {
             return Err(AuthError::NotFound);
         }
         self.deny(&[id]);
+        self.record_revocations(
+            caller.user_id,
+            &[id],
+            reason,
+            Some(&caller.context),
+            Some(caller.session_id),
+        )
+        .await;
         Ok(())
     }
 
     /// Ends the caller's own session.
     pub async fn logout(&self, caller: &Caller) -> Result<(), AuthError> {
-        self.store()
+        let revoked = self
+            .store()
             .revoke_session(
                 caller.user_id,
                 caller.session_id,
@@ -59,6 +68,16 @@ impl AuthService {
             )
             .await?;
         self.deny(&[caller.session_id]);
+        if revoked {
+            self.record_revocations(
+                caller.user_id,
+                &[caller.session_id],
+                RevocationReason::Logout,
+                Some(&caller.context),
+                Some(caller.session_id),
+            )
+            .await;
+        }
         Ok(())
     }
 
@@ -74,6 +93,14 @@ impl AuthService {
             )
             .await?;
         self.deny(&ended);
+        self.record_revocations(
+            caller.user_id,
+            &ended,
+            RevocationReason::LogoutAll,
+            Some(&caller.context),
+            Some(caller.session_id),
+        )
+        .await;
         Ok(ended.len() as u64)
     }
 
@@ -86,6 +113,8 @@ impl AuthService {
             .revoke_user_sessions(user.id, None, self.now(), RevocationReason::Admin)
             .await?;
         self.deny(&ended);
+        self.record_revocations(user.id, &ended, RevocationReason::Admin, None, None)
+            .await;
         Ok(ended.len() as u64)
     }
 
@@ -104,12 +133,18 @@ impl AuthService {
             .ok_or(AuthError::NotFound)
     }
 
-    /// Deletes sessions that have expired. Revoked but unexpired sessions
-    /// stay, so their holders are told "revoked", not "unknown".
+    /// Deletes sessions that have expired, and security events past their
+    /// retention. Revoked but unexpired sessions stay, so their holders are
+    /// told "revoked", not "unknown".
     pub async fn sweep_expired(&self) -> Result<u64, AuthError> {
         let now = self.now();
         self.inner.deny.prune(now);
-        Ok(self.store().delete_expired_sessions(now).await?)
+        let sessions = self.store().delete_expired_sessions(now).await?;
+        let events = self.prune_events().await?;
+        if events > 0 {
+            tracing::debug!(events, "pruned security events past their retention");
+        }
+        Ok(sessions)
     }
 
     /// Puts revoked sessions on the deny-list and out of the record cache,

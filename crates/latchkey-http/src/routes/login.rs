@@ -7,12 +7,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use axum_extra::extract::CookieJar;
-use latchkey_core::{
-    AuthError,
-    ratelimit::LimitClass,
-    session::{ClientContext, ClientKind},
-    user::Username,
-};
+use latchkey_core::{AuthError, ratelimit::LimitClass, session::ClientKind, user::Username};
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -73,19 +68,10 @@ pub(crate) async fn login(
     };
     // Before any lookup or hashing, and the same for names that exist
     // and names that do not.
-    let ip = client.rate_key();
     let name = Username::parse(&body.username)
         .map_or_else(|_| body.username.trim().to_lowercase(), |u| u.key());
-    let name_at_ip = format!("{name}\u{0}{ip}");
-    state
-        .auth
-        .check_rates(&[
-            (LimitClass::LoginIp, &ip),
-            (LimitClass::LoginUserIp, &name_at_ip),
-            (LimitClass::LoginUser, &name),
-        ])
-        .await?;
-    let context = ClientContext::new(Some(client.ip), client.user_agent.as_deref());
+    limit_password_guesses(&state, &client, &name).await?;
+    let context = client.context();
     let result = state
         .auth
         .login(&body.username, &body.password, kind, context)
@@ -100,4 +86,26 @@ pub(crate) async fn login(
     let login = result?;
     let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
     Ok(issue::respond(&login, kind, cookies, jar, state.auth.now()))
+}
+
+/// Counts a password guess for `name` (a username key) from `client`
+/// against the login limits: per address, per name from this address, and
+/// per name from anywhere. Login and password change share them, so a
+/// stolen session cannot guess the password faster than a stranger.
+pub(super) async fn limit_password_guesses(
+    state: &AppState,
+    client: &ClientInfo,
+    name: &str,
+) -> Result<(), ApiError> {
+    let ip = client.rate_key();
+    let name_at_ip = format!("{name}\u{0}{ip}");
+    state
+        .auth
+        .check_rates(&[
+            (LimitClass::LoginIp, &ip),
+            (LimitClass::LoginUserIp, &name_at_ip),
+            (LimitClass::LoginUser, name),
+        ])
+        .await?;
+    Ok(())
 }

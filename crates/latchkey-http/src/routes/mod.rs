@@ -1,9 +1,11 @@
 //! Routes, one module per resource.
 
+mod events;
 mod health;
 mod jwks;
 mod login;
 mod me;
+mod password;
 mod refresh;
 mod sessions;
 mod verify;
@@ -27,6 +29,8 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/auth/session", get(me::session))
         .route("/auth/sessions", get(sessions::list))
         .route("/auth/sessions/{id}", delete(sessions::revoke))
+        .route("/auth/password", post(password::change))
+        .route("/auth/events", get(events::list))
         .route("/auth/verify", get(verify::verify))
         .route("/.well-known/jwks.json", get(jwks::jwks))
         .route("/healthz", get(health::healthz))

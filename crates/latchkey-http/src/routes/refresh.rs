@@ -61,7 +61,7 @@ pub(crate) async fn refresh(
         let session = state.auth.refresh_session(&token).await?;
         csrf::check_token(&headers, &session.csrf_token)?;
     }
-    let result = state.auth.refresh(&token).await;
+    let result = state.auth.refresh(&token, &client.context()).await;
     let outcome = match &result {
         Ok(_) => "success",
         Err(AuthError::SessionRevoked) => "revoked",

@@ -8,6 +8,7 @@ use axum::{
 };
 use axum_extra::extract::CookieJar;
 use latchkey_core::{
+    device::device_label,
     ids::SessionId,
     session::{ClientKind, Session},
 };
@@ -17,6 +18,8 @@ use time::OffsetDateTime;
 use crate::{error::ApiError, extract::Authenticated, state::AppState};
 
 /// A session as its owner sees it, in the list and as "the current one".
+/// `ip`, `user_agent` and `device` are where it was last seen (what a user
+/// looking for a lost phone needs); `login_*` where it started.
 #[derive(Serialize)]
 pub(crate) struct SessionView {
     id: String,
@@ -29,11 +32,15 @@ pub(crate) struct SessionView {
     expires_at: OffsetDateTime,
     ip: Option<String>,
     user_agent: Option<String>,
+    device: String,
+    login_ip: Option<String>,
+    login_user_agent: Option<String>,
     current: bool,
 }
 
 impl SessionView {
     pub(crate) fn new(s: &Session, current: SessionId) -> Self {
+        let last_agent = s.last_user_agent.as_ref().or(s.user_agent.as_ref());
         Self {
             current: s.id == current,
             id: s.id.to_string(),
@@ -41,8 +48,11 @@ impl SessionView {
             created_at: s.created_at,
             last_seen_at: s.last_seen_at,
             expires_at: s.expires_at,
-            ip: s.ip.map(|ip| ip.to_string()),
-            user_agent: s.user_agent.clone(),
+            ip: s.last_ip.or(s.ip).map(|ip| ip.to_string()),
+            user_agent: last_agent.cloned(),
+            device: device_label(last_agent.map(String::as_str)),
+            login_ip: s.ip.map(|ip| ip.to_string()),
+            login_user_agent: s.user_agent.clone(),
         }
     }
 }

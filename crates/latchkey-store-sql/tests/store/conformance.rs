@@ -77,6 +77,13 @@ macro_rules! store_conformance_suite {
             keys_round_trip_oldest_first,
             migrate_twice_is_harmless,
         );
+        $crate::conformance::store_conformance_suite!(@store_cases $backend, conformance_events;
+            touch_with_a_client_records_where_it_was_last_seen,
+            event_round_trips_every_field,
+            events_page_newest_first_through_cursors,
+            events_are_per_user,
+            delete_events_before_prunes_only_older_ones,
+        );
         $crate::conformance::store_conformance_suite!(@store_cases $backend, conformance_tokens;
             session_by_id_finds_every_state,
             revoke_user_sessions_returns_exactly_the_revoked_ids,
@@ -185,6 +192,8 @@ pub(crate) async fn session_round_trips_every_field(store: Arc<dyn Store>) {
     full.last_seen_at = T0 + Duration::milliseconds(1);
     full.ip = Some(ipv6());
     full.user_agent = Some("latchkey-test/1.0 (é; ☃)".into());
+    full.last_ip = Some("198.51.100.4".parse().unwrap());
+    full.last_user_agent = Some("latchkey-test/1.1".into());
     store.create_session(&full).await.unwrap();
 
     // Every optional field empty, an IPv4 address-less web session.
@@ -274,20 +283,20 @@ pub(crate) async fn touch_session_only_moves_forward(store: Arc<dyn Store>) {
     let other = add_session(&store, &alice, T0, TTL).await;
 
     let t1 = T0 + Duration::seconds(90) + Duration::milliseconds(7);
-    store.touch_session(s.id, t1).await.unwrap();
+    store.touch_session(s.id, t1, None).await.unwrap();
     assert_eq!(stored(&store, &s.token_hash).await.last_seen_at, t1);
 
     // An older time (a slow concurrent request) never moves it back.
     store
-        .touch_session(s.id, T0 + Duration::seconds(10))
+        .touch_session(s.id, T0 + Duration::seconds(10), None)
         .await
         .unwrap();
     assert_eq!(stored(&store, &s.token_hash).await.last_seen_at, t1);
-    store.touch_session(s.id, t1).await.unwrap();
+    store.touch_session(s.id, t1, None).await.unwrap();
     assert_eq!(stored(&store, &s.token_hash).await.last_seen_at, t1);
 
     let t2 = t1 + Duration::milliseconds(1);
-    store.touch_session(s.id, t2).await.unwrap();
+    store.touch_session(s.id, t2, None).await.unwrap();
     let after = stored(&store, &s.token_hash).await;
     assert_eq!(after.last_seen_at, t2);
     // Only last-seen changed.

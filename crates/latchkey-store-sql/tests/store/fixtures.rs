@@ -50,6 +50,8 @@ pub(crate) fn session(owner: &User, created_at: OffsetDateTime, ttl: Duration) -
         expires_at: created_at + ttl,
         ip: None,
         user_agent: None,
+        last_ip: None,
+        last_user_agent: None,
         csrf_token: CsrfToken::generate().expect("csrf token"),
         revoked_at: None,
         revoked_reason: None,
@@ -110,6 +112,11 @@ pub(crate) fn assert_same_session(actual: &Session, expected: &Session) {
     assert_eq!(actual.expires_at, expected.expires_at, "expires_at");
     assert_eq!(actual.ip, expected.ip, "ip");
     assert_eq!(actual.user_agent, expected.user_agent, "user_agent");
+    assert_eq!(actual.last_ip, expected.last_ip, "last_ip");
+    assert_eq!(
+        actual.last_user_agent, expected.last_user_agent,
+        "last_user_agent"
+    );
     assert!(
         actual.csrf_token == expected.csrf_token,
         "csrf_token differs"

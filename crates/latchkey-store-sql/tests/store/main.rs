@@ -5,6 +5,7 @@
 //!   backend through [`store_conformance_suite!`](conformance::store_conformance_suite).
 //! - [`conformance_tokens`]: more of that contract, for session lookup by id,
 //!   revocation feeds, refresh tokens, token generations and key rotation.
+//! - [`conformance_events`]: last-seen client and the security log.
 //! - [`sqlite`]: the SQLite backend on a temp-file database, and its run of the
 //!   suite.
 //! - [`postgres`]: the PostgreSQL backend on a fresh database per test (on
@@ -16,6 +17,7 @@
 //! - [`fixtures`]: users, sessions, refresh tokens and keys to feed the stores.
 
 mod conformance;
+mod conformance_events;
 mod conformance_tokens;
 mod fixtures;
 mod postgres;

@@ -68,15 +68,16 @@ impl Harness {
     }
 
     async fn login_as(&self, name: &str, client: ClientKind) -> Login {
-        let context = ClientContext::new(Some([203, 0, 113, 9].into()), Some("test-agent/1"));
         self.svc
-            .login(name, PASSWORD, client, context)
+            .login(name, PASSWORD, client, context())
             .await
             .expect("login")
     }
 
     async fn auth(&self, login: &Login) -> Result<Caller, AuthError> {
-        self.svc.authenticate(&login.credentials.access).await
+        self.svc
+            .authenticate(&login.credentials.access, Some(&context()))
+            .await
     }
 
     /// The session of `login` as the store holds it now.
@@ -89,6 +90,11 @@ impl Harness {
     fn advance(&self, by: Duration) {
         self.clock.advance(by);
     }
+}
+
+/// Where every request of these tests comes from.
+fn context() -> ClientContext {
+    ClientContext::new(Some([203, 0, 113, 9].into()), Some("test-agent/1"))
 }
 
 #[track_caller]

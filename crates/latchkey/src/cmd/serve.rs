@@ -31,6 +31,7 @@ pub(crate) async fn run(args: &ServeArgs) -> anyhow::Result<()> {
     let http = HttpConfig {
         cookie_secure: settings.cookie_secure,
         trusted_proxies: settings.trusted_proxies.clone(),
+        forwarded_header: settings.forwarded_header,
         request_timeout: settings.request_timeout.as_std(),
         body_limit: settings.body_limit,
     };

@@ -3,7 +3,7 @@
 use std::io::{IsTerminal, Read};
 
 use anyhow::{Context, bail};
-use latchkey_core::AuthError;
+use latchkey_core::{AuthError, device::device_label};
 
 use crate::{cli::UsersCommand, telemetry, wiring::admin_service};
 
@@ -40,15 +40,22 @@ pub(crate) async fn run(cmd: UsersCommand) -> anyhow::Result<()> {
                 user.username,
                 user.id
             );
+            // One tab-separated line per session: where it was last seen,
+            // then where it signed in.
             for s in sessions {
+                let ip =
+                    |ip: Option<std::net::IpAddr>| ip.map_or("-".to_owned(), |ip| ip.to_string());
+                let agent = s.last_user_agent.as_deref().or(s.user_agent.as_deref());
                 println!(
-                    "{}\t{}\tcreated {}\tlast seen {}\t{}\t{}",
+                    "{}\t{}\t{}\tlast seen {} from {}\tsigned in {} from {}\t{}",
                     s.id,
                     s.client.as_str(),
-                    s.created_at,
+                    device_label(agent),
                     s.last_seen_at,
-                    s.ip.map_or_else(|| "-".to_owned(), |ip| ip.to_string()),
-                    s.user_agent.as_deref().unwrap_or("-"),
+                    ip(s.last_ip.or(s.ip)),
+                    s.created_at,
+                    ip(s.ip),
+                    agent.unwrap_or("-"),
                 );
             }
         }

@@ -58,6 +58,9 @@ async fn revoke_all_takes_effect_on_the_running_server_at_once() {
     let listing = text(&listed.stdout);
     assert!(listing.starts_with("2 session(s) of erin"), "{listing}");
     assert!(listing.contains(&web.session_id), "{listing}");
+    // Each line names the device (these test clients send no user agent).
+    assert_eq!(listing.matches("Unknown device").count(), 2, "{listing}");
+    assert!(listing.contains("from 127.0.0.1"), "{listing}");
 
     let out = server.cli(&["users", "revoke-all", "Erin"], None);
     assert!(out.status.success(), "{}", text(&out.stderr));

@@ -79,8 +79,19 @@ async fn sessions_record_the_client_address_and_user_agent() {
     )
     .await;
     let token = r.body["access_token"].as_str().unwrap();
-    let list = get_bearer(&server, "/auth/sessions", token).await;
+    // From the same app: the session is bound to its user agent.
+    let list = Reply::from(
+        http()
+            .get(server.url("/auth/sessions"))
+            .bearer_auth(token)
+            .header("user-agent", "latchkey-test/1.0 (Android 15)")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(list.body[0]["user_agent"], "latchkey-test/1.0 (Android 15)");
+    assert_eq!(list.body[0]["device"], "latchkey-test/1.0 on Android");
     assert_eq!(list.body[0]["ip"], "127.0.0.1");
     assert_eq!(list.body[0]["client"], "mobile");
 }

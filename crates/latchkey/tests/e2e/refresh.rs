@@ -91,8 +91,26 @@ async fn refresh_rotates_and_reuse_after_grace_revokes_the_session() {
         .await
         .error(401, "session_revoked");
     refresh(&server, &third).await.error(401, "session_revoked");
-    // A fresh login still works.
-    mobile_login(&server, "alice").await;
+    // A fresh login still works, and its owner can see what happened.
+    let fresh = mobile_login(&server, "alice").await;
+    assert_theft_logged(&server, &fresh).await;
+}
+
+/// The owner's log shows the reuse and the revocation it caused.
+async fn assert_theft_logged(server: &Server, token: &str) {
+    let events = get_bearer(server, "/auth/events", token).await;
+    assert_eq!(events.status, 200, "{}", events.raw);
+    let list = events.body["events"].as_array().expect("events");
+    let has = |kind: &str, reason: Option<&str>| {
+        list.iter()
+            .any(|e| e["type"] == kind && reason.is_none_or(|r| e["reason"] == r))
+    };
+    assert!(has("refresh_reuse_detected", None), "{}", events.raw);
+    assert!(
+        has("session_revoked", Some("theft_detection")),
+        "{}",
+        events.raw
+    );
 }
 
 #[tokio::test]
@@ -239,6 +257,8 @@ async fn auto_refresh_renews_an_expired_token_once_and_detects_replay() {
     get_bearer(&server, "/auth/me", &fresh)
         .await
         .error(401, "session_revoked");
+    let again = mobile_login(&server, "alice").await;
+    assert_theft_logged(&server, &again).await;
 }
 
 #[tokio::test]
@@ -357,4 +377,41 @@ async fn a_spent_refresh_token_within_grace_does_not_outlive_a_logout() {
         204
     );
     refresh(&server, &first).await.error(401, "session_revoked");
+}
+
+#[tokio::test]
+async fn a_refresh_token_replayed_from_another_client_ends_the_session() {
+    if !once() {
+        return;
+    }
+    use crate::devices::{CHROME, PHONE, agent};
+    let server = short_lived("access-refresh");
+    register(&server, "alice").await;
+    let login = Reply::from(
+        agent(PHONE)
+            .post(server.url("/auth/login"))
+            .json(&json!({"username": "alice", "password": PASSWORD, "client": "mobile"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    let token = login.body["refresh_token"].as_str().unwrap().to_owned();
+    let refresh_from = |ua: &'static str| {
+        let url = server.url("/auth/refresh");
+        let token = token.clone();
+        async move {
+            Reply::from(
+                agent(ua)
+                    .post(url)
+                    .json(&json!({ "refresh_token": token }))
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    refresh_from(CHROME).await.error(401, "session_revoked");
+    refresh_from(PHONE).await.error(401, "session_revoked");
 }

@@ -64,6 +64,10 @@ fn readme_walkthroughs_work_verbatim() {
     ] {
         assert!(lower.contains(header), "{mobile}");
     }
+    assert!(
+        mobile.contains(r#"{"events":[{"id":"#) && mobile.contains(r#""type":"login_succeeded""#),
+        "{mobile}"
+    );
     assert!(lines.contains(&"204"), "{mobile}");
     assert!(
         lines

@@ -1,6 +1,8 @@
 //! The whole per-request credential check, per strategy: what
 //! `AuthService::authenticate` costs for a live credential of a signed-in
-//! user (SQLite store, warm caches).
+//! user (SQLite store, warm caches), from the client its session is bound
+//! to, so the binding check is included; and the same without a client
+//! context, which skips that check, so its cost is measured in the same run.
 
 use std::hint::black_box;
 
@@ -12,20 +14,26 @@ fn per_request(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    let mut group = c.benchmark_group("authenticate");
-    for strategy in Strategy::ALL {
-        let fixture = rt.block_on(latchkey_bench::fixture(strategy));
-        group.bench_function(strategy.as_str(), |b| {
-            b.to_async(&rt).iter(|| async {
-                fixture
-                    .auth
-                    .authenticate(black_box(&fixture.credential), None)
-                    .await
-                    .expect("authenticated")
+    for (group_name, with_client) in [
+        ("authenticate", true),
+        ("authenticate-without-binding", false),
+    ] {
+        let mut group = c.benchmark_group(group_name);
+        for strategy in Strategy::ALL {
+            let fixture = rt.block_on(latchkey_bench::fixture(strategy));
+            let context = with_client.then_some(&fixture.context);
+            group.bench_function(strategy.as_str(), |b| {
+                b.to_async(&rt).iter(|| async {
+                    fixture
+                        .auth
+                        .authenticate(black_box(&fixture.credential), context)
+                        .await
+                        .expect("authenticated")
+                });
             });
-        });
+        }
+        group.finish();
     }
-    group.finish();
 }
 
 criterion_group!(benches, per_request);

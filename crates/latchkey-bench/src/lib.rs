@@ -21,6 +21,9 @@ pub struct Fixture {
     pub auth: AuthService,
     /// What that user's client presents on each request.
     pub credential: String,
+    /// Where its requests come from: the client the session is bound to,
+    /// so every request pays for the binding check as in production.
+    pub context: ClientContext,
     _dir: TempDir,
 }
 
@@ -50,17 +53,22 @@ pub async fn fixture(strategy: Strategy) -> Fixture {
     auth.register("bench", "correct horse battery staple")
         .await
         .expect("register");
+    let context = ClientContext::new(
+        Some([203, 0, 113, 7].into()),
+        Some("Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0"),
+    );
     let login = auth
         .login(
             "bench",
             "correct horse battery staple",
             ClientKind::Mobile,
-            ClientContext::default(),
+            context.clone(),
         )
         .await
         .expect("login");
     Fixture {
         auth,
+        context,
         credential: login.credentials.access,
         _dir: dir,
     }

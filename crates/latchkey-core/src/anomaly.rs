@@ -209,6 +209,16 @@ mod tests {
     }
 
     #[test]
+    fn unreadable_agents_match_only_themselves() {
+        let login = ctx([203, 0, 113, 7], "!!!");
+        assert!(check(&login, &ctx([203, 0, 113, 7], "!!!")).is_empty());
+        assert_eq!(
+            check(&login, &ctx([203, 0, 113, 7], "???")),
+            [AnomalyKind::UserAgentChanged]
+        );
+    }
+
+    #[test]
     fn unknown_addresses_do_not_count_as_a_change() {
         let login = ClientContext::new(None, Some(FIREFOX_120));
         assert!(check(&login, &ctx([198, 51, 100, 7], FIREFOX_120)).is_empty());

@@ -42,6 +42,18 @@ const OS_NAMES: [&str; 7] = [
 const IPV4_PREFIX: u8 = 24;
 const IPV6_PREFIX: u8 = 56;
 
+/// The family of an agent nothing could be read from: "Unknown-" and the
+/// first 64 bits of the SHA-256 of its text, in hex.
+fn unknown_family(ua: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(head(ua, PARSE_MAX_BYTES).trim().as_bytes());
+    let mut family = format!("{UNKNOWN}-");
+    for byte in &digest[..8] {
+        let _ = write!(family, "{byte:02x}");
+    }
+    family
+}
+
 /// One parser for the process: woothee's patterns are compiled once, not per
 /// request.
 static PARSER: LazyLock<Parser> = LazyLock::new(Parser::new);
@@ -168,8 +180,10 @@ impl AgentBinding {
         let device = Device::parse(ua);
         let family = fit_family(&device.family);
         Self(Some(Agent {
-            family: if family.is_empty() {
-                UNKNOWN.to_owned()
+            // An agent nothing could be read from matches only itself, not
+            // every other unreadable agent.
+            family: if family.is_empty() || family == UNKNOWN {
+                unknown_family(ua)
             } else {
                 family
             },

@@ -55,7 +55,25 @@ impl FromStr for HumanDuration {
 }
 
 impl fmt::Display for HumanDuration {
+    /// In the largest of the contract's units that states it exactly
+    /// (`90d`, not humantime's `2months 29days 2h 52m 48s`), so `config
+    /// check` prints what an operator would have written.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [(&str, u128); 5] = [
+            ("d", 86_400_000),
+            ("h", 3_600_000),
+            ("m", 60_000),
+            ("s", 1_000),
+            ("ms", 1),
+        ];
+        let ms = self.0.as_millis();
+        if self.0.subsec_nanos().is_multiple_of(1_000_000) && ms > 0 {
+            for (unit, size) in UNITS {
+                if ms.is_multiple_of(size) {
+                    return write!(f, "{}{unit}", ms / size);
+                }
+            }
+        }
         write!(f, "{}", humantime::format_duration(self.0))
     }
 }
@@ -79,6 +97,23 @@ mod tests {
         assert_eq!(secs("5m"), Ok(300_000));
         assert_eq!(secs("12h"), Ok(43_200_000));
         assert_eq!(secs("30d"), Ok(2_592_000_000));
+    }
+
+    #[test]
+    fn prints_in_the_largest_exact_unit_and_reads_back() {
+        for (text, shown) in [
+            ("90d", "90d"),
+            ("30days", "30d"),
+            ("36h", "36h"),
+            ("90s", "90s"),
+            ("1h 30m", "90m"),
+            ("1500ms", "1500ms"),
+            ("5m", "5m"),
+        ] {
+            let d: HumanDuration = text.parse().unwrap();
+            assert_eq!(d.to_string(), shown, "{text}");
+            assert_eq!(shown.parse::<HumanDuration>(), Ok(d));
+        }
     }
 
     #[test]

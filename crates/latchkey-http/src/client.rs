@@ -148,14 +148,8 @@ fn forwarded_for_client(
     is_trusted: &dyn Fn(&IpAddr) -> bool,
 ) -> IpAddr {
     let mut client = peer;
-    let hops = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .collect::<Vec<_>>();
-    for hop in hops.iter().rev() {
-        let Ok(ip) = hop.trim().parse::<IpAddr>() else {
+    for hop in list_items(headers, "x-forwarded-for").iter().rev() {
+        let Some(Ok(ip)) = hop.map(|h| h.trim().parse::<IpAddr>()) else {
             break;
         };
         client = ip;
@@ -164,6 +158,18 @@ fn forwarded_for_client(
         }
     }
     client
+}
+
+/// The comma-separated items of every `name` header, in order. An item
+/// that is not text is `None`, so only that hop is unreadable: the hops a
+/// proxy appended after a client's garbage still count.
+fn list_items<'h>(headers: &'h HeaderMap, name: &str) -> Vec<Option<&'h str>> {
+    headers
+        .get_all(name)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
+        .map(|item| std::str::from_utf8(item).ok())
+        .collect()
 }
 
 /// RFC 7239 `Forwarded`: the same right-to-left walk over the `for=`
@@ -177,13 +183,10 @@ fn forwarded_client(
     is_trusted: &dyn Fn(&IpAddr) -> bool,
 ) -> Hop {
     let mut hop = Hop::direct(peer);
-    let elements = headers
-        .get_all(header::FORWARDED)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .collect::<Vec<_>>();
-    for element in elements.iter().rev() {
+    for element in list_items(headers, header::FORWARDED.as_str()).iter().rev() {
+        let Some(element) = element else {
+            break;
+        };
         let mut ip = None;
         let mut proto = None;
         let mut host = None;
@@ -354,6 +357,25 @@ mod tests {
             ForwardedHeader::Forwarded,
         );
         assert_eq!(c.ip, "1.2.3.4".parse::<IpAddr>().unwrap());
+    }
+
+    #[test]
+    fn a_clients_garbage_does_not_hide_the_hops_a_proxy_appended() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\xff\xfe, 203.0.113.7").unwrap(),
+        );
+        h.insert(
+            header::FORWARDED,
+            HeaderValue::from_bytes(b"for=\xff, for=198.51.100.4").unwrap(),
+        );
+        let trusted: Vec<IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
+        let peer: IpAddr = "10.0.0.1".parse().unwrap();
+        let x = ClientInfo::resolve(peer, &h, &trusted, ForwardedHeader::XForwardedFor);
+        assert_eq!(x.ip, "203.0.113.7".parse::<IpAddr>().unwrap());
+        let f = ClientInfo::resolve(peer, &h, &trusted, ForwardedHeader::Forwarded);
+        assert_eq!(f.ip, "198.51.100.4".parse::<IpAddr>().unwrap());
     }
 
     #[test]

@@ -441,11 +441,13 @@ macro_rules! sql_store {
                 after: Option<EventCursor>,
                 limit: u32,
             ) -> Result<Vec<SecurityEvent>, StoreError> {
-                // Without a cursor, start past any event there can be. Ids
-                // are hyphenated UUIDs, and every one sorts below "~".
+                // Without a cursor, start past any event there can be: no
+                // event is at `i64::MAX`, so the id is never compared.
+                // Ids are lowercase hyphenated UUIDs, which sort the same
+                // byte-wise and under any locale's collation.
                 let (at, id) = match after {
                     Some(c) => (to_millis(c.at), c.id.to_string()),
-                    None => (i64::MAX, "~".to_owned()),
+                    None => (i64::MAX, String::new()),
                 };
                 sqlx::query_as::<_, EventRow>(
                     "SELECT id, user_id, kind, at, session_id, ip, user_agent, reason, detail \

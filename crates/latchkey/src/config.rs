@@ -248,6 +248,14 @@ impl Settings {
         if body_limit < 1024 {
             bail!("invalid body_limit {body_limit}: must be at least 1024 bytes");
         }
+        let event_retention: HumanDuration = parse(
+            "event_retention",
+            env_or("event_retention", file.event_retention.clone())?,
+            "90d",
+        )?;
+        if event_retention.as_time() < time::Duration::hours(1) {
+            bail!("invalid event_retention {event_retention}: must be at least 1h");
+        }
         let redis = args.redis.clone().or(file.redis);
         if let Some(url) = redis
             .as_ref()
@@ -372,11 +380,7 @@ impl Settings {
                     AnomalyPolicy::default().on_ip_change.as_str(),
                 )?,
             },
-            event_retention: parse(
-                "event_retention",
-                env_or("event_retention", file.event_retention)?,
-                "90d",
-            )?,
+            event_retention,
         })
     }
 

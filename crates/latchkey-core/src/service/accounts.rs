@@ -106,6 +106,19 @@ impl AuthService {
             .verify(&current, Some(&user.password_hash))
             .await?;
         if !verified.ok {
+            // Someone holding a session is guessing the password: its owner
+            // should see that.
+            self.log_event(
+                SecurityEvent::new(
+                    user.id,
+                    EventKind::LoginFailed,
+                    self.now(),
+                    Some(&caller.context),
+                )
+                .session(caller.session_id)
+                .reason("bad_current_password"),
+            )
+            .await;
             return Err(AuthError::Forbidden("current password is incorrect".into()));
         }
         if current.expose() == new.expose() {
@@ -114,7 +127,9 @@ impl AuthService {
             ));
         }
         let phc = self.inner.hasher.hash(&new).await?;
-        self.store().set_password_hash(user.id, &phc).await?;
+        // The other sessions end before the password changes: if a step
+        // fails, the user is left with fewer sessions and the old password,
+        // never with the new password and a thief still signed in.
         let ended = self
             .store()
             .revoke_user_sessions(
@@ -125,6 +140,23 @@ impl AuthService {
             )
             .await?;
         self.deny(&ended);
+        self.record_revocations(
+            user.id,
+            &ended,
+            RevocationReason::PasswordChange,
+            Some(&caller.context),
+            None,
+        )
+        .await;
+        // Two sessions changing the password at once end each other; the
+        // one ended first must not change it.
+        let (own, _) = self
+            .store()
+            .session_by_id(caller.session_id)
+            .await?
+            .ok_or(AuthError::Unauthenticated)?;
+        self.check_record(&own)?;
+        self.store().set_password_hash(user.id, &phc).await?;
         self.log_event(
             SecurityEvent::new(
                 user.id,
@@ -134,14 +166,6 @@ impl AuthService {
             )
             .session(caller.session_id)
             .detail(format!("{} other session(s) signed out", ended.len())),
-        )
-        .await;
-        self.record_revocations(
-            user.id,
-            &ended,
-            RevocationReason::PasswordChange,
-            Some(&caller.context),
-            None,
         )
         .await;
         Ok(ended.len() as u64)

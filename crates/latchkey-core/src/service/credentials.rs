@@ -10,9 +10,8 @@
 
 use time::OffsetDateTime;
 
-use super::AuthService;
+use super::{AuthService, VerifiedToken};
 use crate::{
-    anomaly::ClientBinding,
     csrf::CsrfToken,
     error::AuthError,
     event::{EventKind, SecurityEvent},
@@ -262,7 +261,7 @@ impl AuthService {
         let caller = Caller::from_session(&session, username, context.cloned().unwrap_or_default());
         check_csrf(&caller, csrf)?;
         if let Some(context) = context {
-            let binding = ClientBinding::of_session(&session);
+            let binding = self.session_binding(&session);
             self.enforce_binding(&binding, session.user_id, session.id, context)
                 .await?;
         }
@@ -282,7 +281,8 @@ impl AuthService {
             tracing::debug!(reason = %e, "token refused");
             AuthError::Unauthenticated
         };
-        let claims = self.verified_claims(credential).map_err(refused)?;
+        let verified = self.verified_token(credential).map_err(refused)?;
+        let claims = &verified.claims;
         if claims.exp - claims.iat > self.max_issued_lifetime() {
             tracing::debug!("token refused: longer-lived than this configuration issues");
             return Err(AuthError::Unauthenticated);
@@ -292,7 +292,7 @@ impl AuthService {
         claims
             .check(&config.issuer, now, config.leeway, renewable)
             .map_err(refused)?;
-        let mut caller = Caller::from_claims(&claims, context.cloned().unwrap_or_default())?;
+        let mut caller = Caller::from_claims(claims, context.cloned().unwrap_or_default())?;
         if self.feed_down() {
             // Fail secure: without the feed, another node's revocation is
             // only known to the store.
@@ -304,8 +304,11 @@ impl AuthService {
         check_csrf(&caller, csrf)?;
         if let Some(context) = context {
             // The binding travels in the token: no store read.
-            let binding = self.binding_of_claims(&claims)?;
-            self.enforce_binding(&binding, caller.user_id, caller.session_id, context)
+            let binding = verified
+                .binding
+                .as_ref()
+                .ok_or(AuthError::Unauthenticated)?;
+            self.enforce_binding(binding, caller.user_id, caller.session_id, context)
                 .await?;
         }
         match config.strategy {
@@ -315,6 +318,13 @@ impl AuthService {
                     return Err(AuthError::Unauthenticated);
                 }
                 self.check_record(&session)?;
+                if let (Some(context), None) = (context, &claims.ua) {
+                    // A token from before bindings were issued: the record
+                    // this strategy reads anyway has the binding.
+                    let binding = self.session_binding(&session);
+                    self.enforce_binding(&binding, session.user_id, session.id, context)
+                        .await?;
+                }
                 self.touch(&session, context).await;
                 let caller =
                     Caller::from_session(&session, username, context.cloned().unwrap_or_default());
@@ -322,26 +332,28 @@ impl AuthService {
                 Ok(caller)
             }
             Strategy::AutoRefresh if claims.is_expired(now, config.leeway) => {
-                caller.renewed = Some(self.renew(&claims, context).await?);
+                caller.renewed = Some(self.renew(claims, context).await?);
                 Ok(caller)
             }
             _ => Ok(caller),
         }
     }
 
-    /// The claims of a token whose signature verifies, from the cache of
-    /// verified tokens when it is there.
-    fn verified_claims(
+    /// A token whose signature verifies, from the cache of verified tokens
+    /// when it is there.
+    fn verified_token(
         &self,
         credential: &str,
-    ) -> Result<std::sync::Arc<Claims>, crate::token::TokenError> {
+    ) -> Result<std::sync::Arc<VerifiedToken>, crate::token::TokenError> {
         let key = sha256_of(credential);
-        if let Some(claims) = self.inner.verified.get(&key) {
-            return Ok(claims);
+        if let Some(verified) = self.inner.verified.get(&key) {
+            return Ok(verified);
         }
-        let claims = std::sync::Arc::new(self.ring().verify(credential)?);
-        self.inner.verified.insert(key, claims.clone());
-        Ok(claims)
+        let claims = self.ring().verify(credential)?;
+        let binding = self.binding_of_claims(&claims).ok();
+        let verified = std::sync::Arc::new(VerifiedToken { claims, binding });
+        self.inner.verified.insert(key, verified.clone());
+        Ok(verified)
     }
 
     /// `auto-refresh`: a new token for the session of an expired one, if

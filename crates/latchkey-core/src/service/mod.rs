@@ -26,7 +26,7 @@ use time::{Duration, OffsetDateTime};
 
 pub use self::credentials::{Caller, Credentials, Login};
 use crate::{
-    anomaly::{AnomalyKind, AnomalyPolicy},
+    anomaly::{AnomalyKind, AnomalyPolicy, ClientBinding},
     clock::{Clock, truncate_to_millis},
     device::AgentBinding,
     error::AuthError,
@@ -43,6 +43,15 @@ use crate::{
     token::{Claims, KeyRing},
     user::Username,
 };
+
+/// A token whose signature verified, with its binding decoded once.
+#[derive(Debug)]
+struct VerifiedToken {
+    claims: Claims,
+    /// `None` when a binding claim does not decode: such a token cannot
+    /// have been issued here, and is refused.
+    binding: Option<ClientBinding>,
+}
 
 /// latchkey's use cases over a store. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -67,7 +76,7 @@ struct Inner {
     /// for a minute at most: a signature check costs tens of µs, a lookup
     /// well under one. Only verified tokens enter; times, the deny-list
     /// and the record are still checked on every request.
-    verified: Cache<TokenHash, Arc<Claims>>,
+    verified: Cache<TokenHash, Arc<VerifiedToken>>,
     /// `access-refresh`: rotations by spent token hash, for the grace
     /// period, so concurrent and repeated exchanges share one successor.
     refreshes: moka::future::Cache<TokenHash, Login>,

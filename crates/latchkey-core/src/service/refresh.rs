@@ -8,7 +8,6 @@
 
 use super::{AuthService, Login};
 use crate::{
-    anomaly::ClientBinding,
     error::AuthError,
     secret::SecretToken,
     session::{ClientContext, Session},
@@ -69,10 +68,14 @@ impl AuthService {
             .await
             .map_err(|e| (*e).clone())?;
         // A successor handed out again within the grace period must not
-        // outlive a revocation made since.
+        // outlive a revocation made since, and goes only to the client the
+        // session is bound to.
         if self.inner.deny.is_revoked(login.session.id, self.now()) {
             return Err(AuthError::SessionRevoked);
         }
+        let binding = self.session_binding(&login.session);
+        self.enforce_binding(&binding, login.session.user_id, login.session.id, context)
+            .await?;
         Ok(login)
     }
 
@@ -82,7 +85,7 @@ impl AuthService {
         if let Some(spent_at) = record.spent_at {
             return self.spent_again(&session, now - spent_at, context).await;
         }
-        let binding = ClientBinding::of_session(&session);
+        let binding = self.session_binding(&session);
         self.enforce_binding(&binding, session.user_id, session.id, context)
             .await?;
         let successor = SecretToken::generate()?;

@@ -9,7 +9,7 @@ use crate::{
     error::AuthError,
     event::{EventCursor, EventKind, EventPolicy, MAX_PAGE, SecurityEvent},
     ids::{SessionId, UserId},
-    session::{ClientContext, RevocationReason},
+    session::{ClientContext, RevocationReason, Session},
     token::Claims,
 };
 
@@ -49,6 +49,15 @@ impl AuthService {
                 .inner
                 .agents
                 .get_with_by_ref(ua, || AgentBinding::of(Some(ua))),
+        }
+    }
+
+    /// The binding a session was created with, its agent parsed through
+    /// the cache.
+    pub(super) fn session_binding(&self, session: &Session) -> ClientBinding {
+        ClientBinding {
+            agent: Some(self.agent_binding(session.user_agent.as_deref())),
+            network: session.ip.map(NetworkBinding::of),
         }
     }
 
@@ -121,19 +130,24 @@ impl AuthService {
             match action {
                 AnomalyAction::Allow => {}
                 AnomalyAction::Log => {
-                    let key = (session, kind, observed);
-                    if self.inner.anomalies_logged.contains_key(&key) {
-                        continue;
+                    let first = self
+                        .inner
+                        .anomalies_logged
+                        .entry((session, kind, observed))
+                        .or_insert(())
+                        .is_fresh();
+                    if first {
+                        self.log_event(event("allowed by policy")).await;
                     }
-                    self.inner.anomalies_logged.insert(key, ());
-                    self.log_event(event("allowed by policy")).await;
                 }
                 AnomalyAction::Revoke => {
+                    // Refused here at once, even if the store cannot be
+                    // written; the store tells the other nodes.
+                    self.deny(&[session]);
                     let revoked = self
                         .store()
                         .revoke_session(user, session, self.now(), RevocationReason::Anomaly)
                         .await?;
-                    self.deny(&[session]);
                     if revoked {
                         metrics::counter!("latchkey_revocations_total", "reason" => "anomaly")
                             .increment(1);
@@ -192,8 +206,13 @@ impl AuthService {
             device = %device_label(event.user_agent.as_deref()),
             "security event"
         );
-        metrics::counter!("latchkey_security_events_total", "event" => event.kind.as_str())
-            .increment(1);
+        // Failed logins are not counted here: only names that exist have a
+        // log, so the counter would tell a watcher of /metrics which names
+        // do (`latchkey_logins_total` counts every failure alike).
+        if event.kind != EventKind::LoginFailed {
+            metrics::counter!("latchkey_security_events_total", "event" => event.kind.as_str())
+                .increment(1);
+        }
         if let Err(e) = self.store().record_event(&event).await {
             tracing::warn!(error = %e, event = event.kind.as_str(), "could not store a security event");
         }
@@ -207,17 +226,27 @@ impl AuthService {
         tokio::spawn(async move { service.log_event(event).await });
     }
 
-    /// The caller's security log, newest first, after `after`.
+    /// A page of the caller's security log, newest first, after `after`:
+    /// at most `limit` events (1 to [`MAX_PAGE`]), and where the next page
+    /// starts if there is one.
     pub async fn events(
         &self,
         caller: &Caller,
         after: Option<EventCursor>,
         limit: u32,
-    ) -> Result<Vec<SecurityEvent>, AuthError> {
-        Ok(self
+    ) -> Result<(Vec<SecurityEvent>, Option<EventCursor>), AuthError> {
+        let limit = limit.clamp(1, MAX_PAGE);
+        // One more than asked tells whether there is a next page.
+        let mut events = self
             .store()
-            .events(caller.user_id, after, limit.clamp(1, MAX_PAGE))
-            .await?)
+            .events(caller.user_id, after, limit + 1)
+            .await?;
+        let more = events.len() > limit as usize;
+        events.truncate(limit as usize);
+        let next = more
+            .then(|| events.last().map(SecurityEvent::cursor))
+            .flatten();
+        Ok((events, next))
     }
 
     /// Deletes events older than the retention.

@@ -83,15 +83,9 @@ pub(crate) async fn list(
             Some(EventCursor::decode(text).ok_or_else(|| ApiError::invalid("invalid cursor"))?)
         }
     };
-    // One more than asked tells whether there is a next page.
-    let mut events = state.auth.events(&auth.caller, after, limit + 1).await?;
-    let more = events.len() > limit as usize;
-    events.truncate(limit as usize);
-    let next_cursor = more
-        .then(|| events.last().map(|e| e.cursor().encode()))
-        .flatten();
+    let (events, next) = state.auth.events(&auth.caller, after, limit).await?;
     Ok(Json(EventPage {
         events: events.into_iter().map(EventView::from).collect(),
-        next_cursor,
+        next_cursor: next.map(|c| c.encode()),
     }))
 }

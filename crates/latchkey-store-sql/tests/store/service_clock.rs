@@ -481,3 +481,56 @@ async fn a_weaker_stored_hash_is_upgraded_at_the_next_login() {
     // And the new hash still verifies.
     h.login("legacy").await;
 }
+
+#[tokio::test]
+async fn full_pages_of_events_still_lead_to_the_older_ones() {
+    use latchkey_core::event::{EventKind, MAX_PAGE, SecurityEvent};
+    let h = Harness::new().await;
+    h.register("alice").await;
+    let login = h.login("alice").await;
+    let caller = h.auth(&login).await.expect("caller");
+    // The login's own event, and 150 more, a millisecond apart.
+    for i in 0..150 {
+        let at = START_MS - Duration::milliseconds(i + 1);
+        h.store
+            .record_event(&SecurityEvent::new(
+                caller.user_id,
+                EventKind::LoginFailed,
+                at,
+                None,
+            ))
+            .await
+            .expect("record");
+    }
+    let (first, next) = h.svc.events(&caller, None, MAX_PAGE).await.expect("page");
+    assert_eq!(first.len(), MAX_PAGE as usize);
+    assert_eq!(first[0].kind, EventKind::LoginSucceeded);
+    let (second, last) = h
+        .svc
+        .events(&caller, Some(next.expect("a next page")), MAX_PAGE)
+        .await
+        .expect("page");
+    assert_eq!(second.len(), 51);
+    assert_eq!(last, None);
+    assert!(second.iter().all(|e| e.at < first[99].at));
+}
+
+#[tokio::test]
+async fn events_past_their_retention_are_swept() {
+    use latchkey_core::event::{EventKind, EventPolicy};
+    let h = Harness::new().await;
+    h.svc.set_event_policy(EventPolicy {
+        retention: Duration::days(1),
+    });
+    h.register("alice").await;
+    let first = h.login("alice").await;
+    h.advance(Duration::hours(25));
+    let second = h.login("alice").await;
+    let caller = h.auth(&second).await.expect("caller");
+    h.svc.sweep_expired().await.expect("sweep");
+    let (events, _) = h.svc.events(&caller, None, 10).await.expect("events");
+    let sessions: Vec<_> = events.iter().map(|e| e.session_id).collect();
+    assert_eq!(sessions, [Some(second.session.id)], "{events:?}");
+    assert!(events.iter().all(|e| e.kind == EventKind::LoginSucceeded));
+    drop(first);
+}

@@ -55,7 +55,8 @@ pub(crate) async fn run(cmd: UsersCommand) -> anyhow::Result<()> {
                     ip(s.last_ip.or(s.ip)),
                     s.created_at,
                     ip(s.ip),
-                    agent.unwrap_or("-"),
+                    // A tab in an agent would shift the columns.
+                    agent.unwrap_or("-").replace(['\t', '\n', '\r'], " "),
                 );
             }
         }

@@ -61,7 +61,7 @@ fn precedence_is_flag_then_env_then_file_then_default() {
         ttl(check(dir.path(), &["--config", f], &[])),
         "session_ttl = \"1h\""
     );
-    assert_eq!(ttl(check(dir.path(), &[], &[])), "session_ttl = \"30days\"");
+    assert_eq!(ttl(check(dir.path(), &[], &[])), "session_ttl = \"30d\"");
     let out = text(
         &check(
             dir.path(),
@@ -160,6 +160,57 @@ fn bad_configuration_is_one_clear_line() {
         &check(dir.path(), &[], &[("LATCHKEY_REFRESH_GRACE", "soon")]),
         "invalid refresh_grace",
     );
+    for (key, value, needle) in [
+        ("LATCHKEY_ON_IP_CHANGE", "block", "unknown anomaly action"),
+        (
+            "LATCHKEY_ON_USER_AGENT_CHANGE",
+            "",
+            "unknown anomaly action",
+        ),
+        ("LATCHKEY_EVENT_RETENTION", "0s", "invalid event_retention"),
+        (
+            "LATCHKEY_FORWARDED_HEADER",
+            "x-real-ip",
+            "invalid forwarded_header",
+        ),
+    ] {
+        assert_one_line_error(&check(dir.path(), &[], &[(key, value)]), needle);
+    }
+}
+
+#[test]
+fn anomaly_policies_and_retention_are_settings_like_any_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let defaults = text(&check(dir.path(), &[], &[]).stdout);
+    for line in [
+        "on_user_agent_change = \"revoke\"",
+        "on_ip_change = \"log\"",
+        "event_retention = \"90d\"",
+        "forwarded_header = \"x-forwarded-for\"",
+    ] {
+        assert!(defaults.contains(line), "{defaults} lacks {line}");
+    }
+    let file = dir.path().join("latchkey.toml");
+    std::fs::write(
+        &file,
+        "on_ip_change = \"revoke\"\non_user_agent_change = \"log\"\nevent_retention = \"30d\"\n",
+    )
+    .unwrap();
+    let out = text(
+        &check(
+            dir.path(),
+            &["--config", file.to_str().unwrap()],
+            &[("LATCHKEY_ON_USER_AGENT_CHANGE", "allow")],
+        )
+        .stdout,
+    );
+    for line in [
+        "on_ip_change = \"revoke\"",
+        "on_user_agent_change = \"allow\"",
+        "event_retention = \"30d\"",
+    ] {
+        assert!(out.contains(line), "{out} lacks {line}");
+    }
 }
 
 #[test]

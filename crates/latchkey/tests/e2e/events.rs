@@ -82,10 +82,17 @@ async fn every_action_leaves_its_event_newest_first() {
     // Log in again and read the log.
     let reader = app_login(&server, "alice", PHONE, None).await;
     let events = events_of(&server, &reader, PHONE).await;
-    let times: Vec<&str> = events.iter().map(|e| e["at"].as_str().unwrap()).collect();
-    let mut sorted = times.clone();
-    sorted.sort_by(|a, b| b.cmp(a));
-    assert_eq!(times, sorted, "newest first");
+    let times: Vec<time::OffsetDateTime> = events
+        .iter()
+        .map(|e| {
+            let at = e["at"].as_str().unwrap();
+            time::OffsetDateTime::parse(at, &time::format_description::well_known::Rfc3339).unwrap()
+        })
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] >= w[1]),
+        "newest first: {times:?}"
+    );
 
     assert_eq!(
         count(&events, "login_failed", "bad_password"),
@@ -117,6 +124,23 @@ async fn every_action_leaves_its_event_newest_first() {
         for field in ["id", "type", "at", "device"] {
             assert!(e.get(field).is_some(), "{field} in {e}");
         }
+    }
+    // Each event is a log line too, and none carries a secret.
+    let log = server.log();
+    for kind in [
+        "login_failed",
+        "session_revoked",
+        "logout",
+        "login_succeeded",
+    ] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains("security event") && l.contains(kind)),
+            "no {kind} line in:\n{log}"
+        );
+    }
+    for secret in [PASSWORD, "not the password", reader.as_str()] {
+        assert!(!log.contains(secret), "a secret in the log");
     }
 }
 

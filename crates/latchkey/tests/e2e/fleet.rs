@@ -142,6 +142,49 @@ async fn a_revocation_through_one_node_reaches_every_other() {
     }
 }
 
+#[tokio::test]
+async fn a_replay_stopped_on_one_node_is_refused_by_every_other() {
+    use crate::devices::{CHROME, PHONE, get_as};
+    if !fleet_services() {
+        return;
+    }
+    for strategy in STRATEGIES {
+        let db = Database::postgres();
+        let env = fleet_env(&db, false);
+        let args = ["--strategy", strategy];
+        let nodes: Vec<Server> = (0..2)
+            .map(|_| Server::start_shared(&db.url, &args, &env_refs(&env)))
+            .collect();
+        for node in &nodes {
+            feed_connected(node).await;
+        }
+        register(&nodes[0], "alice").await;
+        let token = crate::devices::app_login(&nodes[0], "alice", PHONE, None).await;
+        assert_eq!(
+            get_as(&nodes[1], "/auth/me", &token, PHONE, None)
+                .await
+                .status,
+            200
+        );
+        // The thief's request reaches node 0; the owner's next one node 1.
+        get_as(&nodes[0], "/auth/me", &token, CHROME, None)
+            .await
+            .error(401, "session_revoked");
+        let revoked = Instant::now();
+        loop {
+            let r = get_as(&nodes[1], "/auth/me", &token, PHONE, None).await;
+            if r.status == 401 {
+                r.error(401, "session_revoked");
+                break;
+            }
+            assert!(
+                revoked.elapsed() < Duration::from_secs(1),
+                "{strategy}: still accepted after 1 s"
+            );
+        }
+    }
+}
+
 #[test]
 fn nodes_starting_together_migrate_one_at_a_time() {
     if !fleet_services() {

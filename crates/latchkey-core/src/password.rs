@@ -1,17 +1,20 @@
 //! Argon2id password hashing at OWASP's parameters (19 MiB, t=2, p=1).
 //!
-//! Each hash holds 19 MiB and ~30 ms of a core, so hashing runs on the
-//! blocking pool, at most `max_in_flight` at once, with at most
-//! `max_waiting` more queued; beyond that a caller is told [`AuthError::Busy`]
-//! at once rather than piling up memory and latency.
+//! Each hash holds 19 MiB and ~30 ms of a core, so hashing runs on a pool
+//! of its own: `max_in_flight` threads, at the lowest scheduling priority
+//! (so a login flood takes only the CPU that request handling leaves over),
+//! with at most `max_waiting` more hashes queued; beyond that a caller is
+//! told [`AuthError::Busy`] at once rather than piling up memory and
+//! latency. A fixed set of threads also bounds the memory the allocator
+//! keeps for them: `max_in_flight` × 19 MiB.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 
 use argon2::{
     Algorithm, Argon2, Params, Version,
     password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash},
 };
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::{error::AuthError, secret::random_bytes, user::Password};
 
@@ -48,11 +51,15 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
+/// A unit of hashing work for the pool.
+type Job = Box<dyn FnOnce() + Send>;
+
 /// Hashes and verifies passwords under the concurrency bounds.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
     params: Params,
-    running: Arc<Semaphore>,
+    /// Feeds the hashing threads; they stop when the last hasher is gone.
+    jobs: mpsc::Sender<Job>,
     admitted: Arc<Semaphore>,
     /// A hash of a random password, verified against when the user does not
     /// exist so that the answer takes as long as for a real user.
@@ -71,9 +78,18 @@ impl PasswordHasher {
         let max_in_flight = limits.max_in_flight.max(1);
         let random: [u8; 32] = random_bytes()?;
         let dummy_hash = hash_with(&params, &random)?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        let queue = Arc::new(Mutex::new(queue));
+        for n in 0..max_in_flight {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("latchkey-argon2-{n}"))
+                .spawn(move || hashing_thread(&queue))
+                .map_err(|e| AuthError::Internal(format!("cannot start a hashing thread: {e}")))?;
+        }
         Ok(Self {
             params,
-            running: Arc::new(Semaphore::new(max_in_flight)),
+            jobs,
             admitted: Arc::new(Semaphore::new(max_in_flight + limits.max_waiting)),
             dummy_hash: Arc::new(dummy_hash),
         })
@@ -115,14 +131,44 @@ impl PasswordHasher {
         F: FnOnce() -> Result<T, AuthError> + Send + 'static,
     {
         let _admitted = self.admitted.try_acquire().map_err(|_| AuthError::Busy)?;
-        let _running = self
-            .running
-            .acquire()
+        let (done, result) = oneshot::channel();
+        let job: Job = Box::new(move || {
+            // The caller may have gone (a client hung up); nothing to tell.
+            let _ = done.send(work());
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| AuthError::Internal("password hashing threads are gone".into()))?;
+        result
             .await
-            .map_err(|_| AuthError::Internal("password hasher closed".into()))?;
-        tokio::task::spawn_blocking(work)
-            .await
-            .map_err(|e| AuthError::Internal(format!("password hashing task failed: {e}")))?
+            .map_err(|_| AuthError::Internal("a password hashing job was lost".into()))?
+    }
+}
+
+/// One hashing thread: lowers its own priority, then runs jobs until every
+/// sender is gone. A job that panics takes only itself down.
+fn hashing_thread(queue: &Mutex<mpsc::Receiver<Job>>) {
+    lower_priority();
+    loop {
+        let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        let Ok(job) = job else {
+            return;
+        };
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+            tracing::error!("a password hashing job panicked");
+        }
+    }
+}
+
+/// Nice 19: the scheduler runs request handling first whenever both want
+/// the core. Failure only costs fairness, so it is logged.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let tid = rustix::thread::gettid();
+        if let Err(e) = rustix::process::setpriority_process(Some(tid), 19) {
+            tracing::warn!(error = %e, "cannot lower the priority of a hashing thread");
+        }
     }
 }
 
@@ -227,5 +273,19 @@ mod tests {
             "exactly one refused"
         );
         assert!(matches!(a.err().or(b.err()), Some(AuthError::Busy)));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_the_lowest_priority() {
+        let hasher = PasswordHasher::with_params(cheap(), HashLimits::default()).unwrap();
+        let nice = hasher
+            .run_bounded(|| {
+                rustix::process::getpriority_process(Some(rustix::thread::gettid()))
+                    .map_err(|e| AuthError::Internal(e.to_string()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(nice, 19);
     }
 }

@@ -252,11 +252,15 @@ impl AuthService {
         context: Option<&ClientContext>,
     ) -> Result<Caller, AuthError> {
         let token = SecretToken::parse(credential).ok_or(AuthError::Unauthenticated)?;
-        let (session, username) = self
-            .store()
-            .session_by_token(&token.hash())
-            .await?
-            .ok_or(AuthError::Unauthenticated)?;
+        let (session, username) = self.record_by_token(token.hash()).await?;
+        if self.feed_down() {
+            // Fail secure, as in the JWT strategies: a cached record does
+            // not know of another node's revocation.
+            Box::pin(self.sync_revocations()).await?;
+        }
+        if self.inner.deny.is_revoked(session.id, self.now()) {
+            return Err(AuthError::SessionRevoked);
+        }
         self.check_record(&session)?;
         let caller = Caller::from_session(&session, username, context.cloned().unwrap_or_default());
         check_csrf(&caller, csrf)?;
@@ -292,11 +296,12 @@ impl AuthService {
         claims
             .check(&config.issuer, now, config.leeway, renewable)
             .map_err(refused)?;
-        let mut caller = Caller::from_claims(claims, context.cloned().unwrap_or_default())?;
+        let mut caller = verified.caller.clone()?;
+        caller.context = context.cloned().unwrap_or_default();
         if self.feed_down() {
             // Fail secure: without the feed, another node's revocation is
             // only known to the store.
-            self.sync_revocations().await?;
+            Box::pin(self.sync_revocations()).await?;
         }
         if self.inner.deny.is_revoked(caller.session_id, now) {
             return Err(AuthError::SessionRevoked);
@@ -332,7 +337,7 @@ impl AuthService {
                 Ok(caller)
             }
             Strategy::AutoRefresh if claims.is_expired(now, config.leeway) => {
-                caller.renewed = Some(self.renew(claims, context).await?);
+                caller.renewed = Some(Box::pin(self.renew(claims, context)).await?);
                 Ok(caller)
             }
             _ => Ok(caller),
@@ -351,7 +356,12 @@ impl AuthService {
         }
         let claims = self.ring().verify(credential)?;
         let binding = self.binding_of_claims(&claims).ok();
-        let verified = std::sync::Arc::new(VerifiedToken { claims, binding });
+        let caller = Caller::from_claims(&claims, ClientContext::default());
+        let verified = std::sync::Arc::new(VerifiedToken {
+            claims,
+            caller,
+            binding,
+        });
         self.inner.verified.insert(key, verified.clone());
         Ok(verified)
     }
@@ -446,6 +456,24 @@ impl AuthService {
             .await;
         }
         Ok(())
+    }
+
+    /// `session`: the record of the session whose credential hashes to
+    /// `hash`, from the caches while they are fresh.
+    async fn record_by_token(&self, hash: TokenHash) -> Result<(Session, Username), AuthError> {
+        if let Some(id) = self.inner.session_tokens.get(&hash)
+            && let Some(hit) = self.inner.records.get(&id)
+        {
+            return Ok(hit);
+        }
+        let found = self
+            .store()
+            .session_by_token(&hash)
+            .await?
+            .ok_or(AuthError::Unauthenticated)?;
+        self.inner.session_tokens.insert(hash, found.0.id);
+        self.inner.records.insert(found.0.id, found.clone());
+        Ok(found)
     }
 
     /// The session record, from the cache while it is fresh.

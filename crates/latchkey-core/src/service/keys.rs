@@ -41,14 +41,13 @@ impl AuthService {
         ttl.whole_seconds() + 1
     }
 
-    /// How long after a revocation a token for that session could still
-    /// pass without the deny-list: the access-token life, or for
-    /// `stateful-jwt` the record cache's.
+    /// How long after a revocation a credential for that session could
+    /// still pass without the deny-list: the access-token life, or for
+    /// `session` and `stateful-jwt` the record cache's.
     pub(super) fn token_lifetime_bound(&self) -> Duration {
         let config = &self.inner.config;
         let bound = match config.strategy {
-            Strategy::Session => Duration::ZERO,
-            Strategy::StatefulJwt => config.cache_ttl,
+            Strategy::Session | Strategy::StatefulJwt => config.cache_ttl,
             Strategy::AccessRefresh | Strategy::AutoRefresh => config.access_ttl,
         };
         bound + config.leeway
@@ -168,9 +167,6 @@ impl AuthService {
     /// Applies revocations written to the store since the last call (by
     /// this process, the CLI or another node); returns how many were new.
     pub async fn sync_revocations(&self) -> Result<usize, AuthError> {
-        if !self.strategy().uses_jwt() {
-            return Ok(0);
-        }
         let since = *self
             .inner
             .revocations_seen

@@ -48,6 +48,9 @@ use crate::{
 #[derive(Debug)]
 struct VerifiedToken {
     claims: Claims,
+    /// The caller the claims describe (no context yet), or why they do
+    /// not describe one: parsed once per token, not per request.
+    caller: Result<Caller, AuthError>,
     /// `None` when a binding claim does not decode: such a token cannot
     /// have been issued here, and is refused.
     binding: Option<ClientBinding>,
@@ -68,9 +71,14 @@ struct Inner {
     config: StrategyConfig,
     keys: RwLock<Arc<KeyRing>>,
     deny: DenyList,
-    /// `stateful-jwt`: session records by id, for `cache_ttl`. Revocations
-    /// on this node evict at once (and the deny-list is checked first).
+    /// `session` and `stateful-jwt`: session records by id, for
+    /// `cache_ttl`. Revocations on this node evict at once, and the
+    /// deny-list, which every revocation reaches, is checked first.
     records: Cache<SessionId, (Session, Username)>,
+    /// `session`: which session a credential (by its hash) belongs to, for
+    /// `cache_ttl`, so a live session id costs a hash and two lookups
+    /// instead of a store read.
+    session_tokens: Cache<TokenHash, SessionId>,
     /// Tokens whose signature has been verified, by the SHA-256 of the
     /// whole token (so no part of one token can be paired with another's),
     /// for a minute at most: a signature check costs tens of µs, a lookup
@@ -119,6 +127,10 @@ impl AuthService {
             .max_capacity(100_000)
             .time_to_live(config.cache_ttl.try_into().unwrap_or_default())
             .build();
+        let session_tokens = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(config.cache_ttl.try_into().unwrap_or_default())
+            .build();
         let verified = Cache::builder()
             .max_capacity(100_000)
             .time_to_live(std::time::Duration::from_secs(60))
@@ -142,6 +154,7 @@ impl AuthService {
                 keys: RwLock::new(Arc::new(KeyRing::new(&[], now, Duration::ZERO)?)),
                 deny: DenyList::new(),
                 records,
+                session_tokens,
                 verified,
                 refreshes,
                 renewals,

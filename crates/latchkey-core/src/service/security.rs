@@ -105,6 +105,19 @@ impl AuthService {
         if mismatches.is_empty() {
             return Ok(());
         }
+        // Boxed: the rare path's state (store writes, events) would
+        // otherwise be carried, and copied, by every request's future.
+        Box::pin(self.act_on_anomalies(mismatches, presented, user, session, context)).await
+    }
+
+    async fn act_on_anomalies(
+        &self,
+        mismatches: Vec<AnomalyKind>,
+        presented: AgentBinding,
+        user: UserId,
+        session: SessionId,
+        context: &ClientContext,
+    ) -> Result<(), AuthError> {
         let policy = self.anomaly_policy();
         for kind in mismatches {
             let action = policy.action(kind);

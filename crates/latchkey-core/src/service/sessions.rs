@@ -140,6 +140,13 @@ impl AuthService {
         let now = self.now();
         self.inner.deny.prune(now);
         let sessions = self.store().delete_expired_sessions(now).await?;
+        if sessions > 0 {
+            // Cached records of deleted sessions would still answer
+            // "revoked" for them until they aged out; one reload of the
+            // live ones an hour is cheap.
+            self.inner.records.invalidate_all();
+            self.inner.session_tokens.invalidate_all();
+        }
         let events = self.prune_events().await?;
         if events > 0 {
             tracing::debug!(events, "pruned security events past their retention");

@@ -1,8 +1,7 @@
 //! What each strategy reads from the store per request, counted by a store
 //! wrapper: the contract's table promises that `access-refresh` and
-//! `auto-refresh` check a live token without the store, that
-//! `stateful-jwt` reads the session record through a cache, and that
-//! `session` reads it every time.
+//! `auto-refresh` check a live token without the store, and that
+//! `session` and `stateful-jwt` read the session record through a cache.
 
 use std::sync::{
     Arc, Mutex, PoisonError,
@@ -289,9 +288,27 @@ async fn stateful_jwt_reads_the_record_once_per_cache_lifetime() {
 }
 
 #[tokio::test]
-async fn session_strategy_reads_the_record_every_time() {
+async fn session_strategy_reads_the_record_once_per_cache_lifetime() {
     let (_db, store, auth, token) = signed_in(Strategy::Session).await;
-    assert_eq!(reads_for(&store, &auth, &token, 100).await, 100);
+    assert_eq!(reads_for(&store, &auth, &token, 100).await, 1);
+}
+
+/// A revocation made on this node reaches the cached record at once.
+#[tokio::test]
+async fn cached_records_do_not_outlive_a_revocation() {
+    for strategy in [Strategy::Session, Strategy::StatefulJwt] {
+        let (_db, _store, auth, token) = signed_in(strategy).await;
+        let caller = auth
+            .authenticate(&token, Some(&phone()))
+            .await
+            .expect("authenticated");
+        auth.logout(&caller).await.expect("logout");
+        let after = auth.authenticate(&token, Some(&phone())).await;
+        assert!(
+            matches!(after, Err(AuthError::SessionRevoked)),
+            "{strategy}: {after:?}"
+        );
+    }
 }
 
 /// A token replayed from another client is stopped under the default

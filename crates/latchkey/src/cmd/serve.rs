@@ -83,13 +83,11 @@ async fn sweep_expired(auth: AuthService) {
 }
 
 /// How often the store is asked for revocations made elsewhere (the CLI,
-/// other nodes): the most a JWT of a session revoked there outlives it.
+/// other nodes): the most a cached record or a JWT of a session revoked
+/// there outlives it when no feed carries it.
 const REVOCATION_POLL: std::time::Duration = std::time::Duration::from_millis(250);
 
 async fn follow_revocations(auth: AuthService) {
-    if !auth.strategy().uses_jwt() {
-        return;
-    }
     let mut every = tokio::time::interval(REVOCATION_POLL);
     for tick in 0u64.. {
         every.tick().await;

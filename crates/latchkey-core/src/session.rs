@@ -62,13 +62,18 @@ impl ClientContext {
     /// Builds a context, cutting an overlong user agent at a character
     /// boundary.
     pub fn new(ip: Option<IpAddr>, user_agent: Option<&str>) -> Self {
-        let user_agent = user_agent.map(|ua| {
+        Self::from_owned(ip, user_agent.map(str::to_owned))
+    }
+
+    /// The same, taking the user agent by value (cut in place, not copied).
+    pub fn from_owned(ip: Option<IpAddr>, mut user_agent: Option<String>) -> Self {
+        if let Some(ua) = user_agent.as_mut() {
             let mut end = ua.len().min(USER_AGENT_MAX_BYTES);
             while !ua.is_char_boundary(end) {
                 end -= 1;
             }
-            ua[..end].to_owned()
-        });
+            ua.truncate(end);
+        }
         Self { ip, user_agent }
     }
 }

@@ -68,6 +68,11 @@ impl ClientInfo {
         ClientContext::new(Some(self.ip), self.user_agent.as_deref())
     }
 
+    /// The same, handing over the user agent instead of copying it.
+    pub(crate) fn into_context(self) -> ClientContext {
+        ClientContext::from_owned(Some(self.ip), self.user_agent)
+    }
+
     pub(crate) fn resolve(
         peer: IpAddr,
         headers: &HeaderMap,

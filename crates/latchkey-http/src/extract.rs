@@ -63,7 +63,7 @@ pub(crate) async fn authenticate(
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     });
-    let context = client.context();
+    let context = client.into_context();
     let caller = state
         .auth
         .authenticate_with_csrf(&presented.value, csrf_presented, Some(&context))

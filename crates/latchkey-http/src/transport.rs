@@ -2,7 +2,7 @@
 //! `Authorization: Bearer` header for apps.
 
 use axum::http::{HeaderMap, header};
-use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use axum_extra::extract::cookie::{Cookie, SameSite};
 use time::Duration;
 
 use crate::config::CookieSecure;
@@ -115,8 +115,7 @@ impl CookiePolicy {
 
     /// The refresh token in this request's refresh cookie.
     pub(crate) fn refresh_from(self, headers: &HeaderMap) -> Option<String> {
-        let jar = CookieJar::from_headers(headers);
-        let value = jar.get(self.refresh_name())?.value();
+        let value = cookie_value(headers, self.refresh_name())?;
         (!value.is_empty() && value.len() <= MAX_CREDENTIAL_LEN).then(|| value.to_owned())
     }
 }
@@ -137,12 +136,27 @@ pub(crate) fn presented(headers: &HeaderMap, cookies: CookiePolicy) -> Option<Pr
             value: token,
         });
     }
-    let jar = CookieJar::from_headers(headers);
-    let value = jar.get(cookies.name())?.value();
+    let value = cookie_value(headers, cookies.name())?;
     (!value.is_empty() && value.len() <= MAX_CREDENTIAL_LEN).then(|| Presented {
         transport: Transport::Cookie,
         value: value.to_owned(),
     })
+}
+
+/// The value of the first cookie called `name` (RFC 6265 sends the most
+/// specific first), found by scanning the `Cookie` headers in place: every
+/// authenticated browser request does this, and building a whole jar of
+/// parsed cookies for one value cost more than the rest of the check.
+fn cookie_value<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (key, value) = pair.split_once('=')?;
+            (key.trim() == name).then(|| value.trim())
+        })
 }
 
 /// The token of an `Authorization: Bearer` header. An empty, oversized or
@@ -250,5 +264,24 @@ mod tests {
             cleared.contains("Max-Age=0") && !cleared.contains("Secure"),
             "{cleared}"
         );
+    }
+
+    #[test]
+    fn the_named_cookie_is_found_among_others() {
+        let h = with(
+            header::COOKIE,
+            b"theme=dark; latchkey_session=abc.def-ghi_; other=x=y",
+        );
+        assert_eq!(cookie_value(&h, "latchkey_session"), Some("abc.def-ghi_"));
+        assert_eq!(cookie_value(&h, "other"), Some("x=y"));
+        assert_eq!(cookie_value(&h, "latchkey"), None);
+        let mut two = with(header::COOKIE, b"latchkey_session=first");
+        two.append(
+            header::COOKIE,
+            axum::http::HeaderValue::from_static("latchkey_session=second"),
+        );
+        assert_eq!(cookie_value(&two, "latchkey_session"), Some("first"));
+        let garbage = with(header::COOKIE, b";;=;latchkey_session;  ; =x");
+        assert_eq!(cookie_value(&garbage, "latchkey_session"), None);
     }
 }

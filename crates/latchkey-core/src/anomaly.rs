@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     device::{AgentBinding, NetworkBinding},
-    session::{ClientContext, Session},
+    session::ClientContext,
 };
 
 /// What a policy does about a mismatch.
@@ -123,19 +123,12 @@ pub struct ClientBinding {
 }
 
 impl ClientBinding {
-    /// The binding of a client at login.
+    /// The binding of a client at login. (The service builds the same
+    /// through its cache of parsed agents.)
     pub fn of(context: &ClientContext) -> Self {
         Self {
             agent: Some(AgentBinding::of(context.user_agent.as_deref())),
             network: context.ip.map(NetworkBinding::of),
-        }
-    }
-
-    /// The binding a session was created with.
-    pub fn of_session(session: &Session) -> Self {
-        Self {
-            agent: Some(AgentBinding::of(session.user_agent.as_deref())),
-            network: session.ip.map(NetworkBinding::of),
         }
     }
 

@@ -331,8 +331,8 @@ impl AuthService {
                         .await?;
                 }
                 self.touch(&session, context).await;
-                let caller =
-                    Caller::from_session(&session, username, context.cloned().unwrap_or_default());
+                // The request's context was copied into `caller` already.
+                let caller = Caller::from_session(&session, username, caller.context);
                 check_csrf(&caller, csrf)?;
                 Ok(caller)
             }

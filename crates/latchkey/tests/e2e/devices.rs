@@ -33,6 +33,23 @@ fn browser_as(user_agent: &str) -> Client {
         .expect("client")
 }
 
+/// Logs a browser presenting `user_agent` in: its cookie jar and the
+/// login reply (which holds the CSRF token).
+async fn browser_login(server: &Server, username: &str, user_agent: &str) -> (Client, Reply) {
+    let browser = browser_as(user_agent);
+    let login = Reply::from(
+        browser
+            .post(server.url("/auth/login"))
+            .json(&json!({ "username": username, "password": PASSWORD }))
+            .send()
+            .await
+            .expect("login"),
+    )
+    .await;
+    assert_eq!(login.status, 200, "{}", login.raw);
+    (browser, login)
+}
+
 /// Logs an app in from `user_agent` (and, through a trusted proxy, from
 /// `forwarded_for`), returning its bearer token.
 pub async fn app_login(
@@ -157,17 +174,7 @@ async fn a_browser_update_is_not_an_anomaly() {
 async fn a_stolen_browser_cookie_is_refused_from_another_browser() {
     let server = Server::start(&[]);
     register(&server, "alice").await;
-    let firefox = browser_as(FIREFOX);
-    let login = Reply::from(
-        firefox
-            .post(server.url("/auth/login"))
-            .json(&json!({ "username": "alice", "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(login.status, 200, "{}", login.raw);
+    let (firefox, login) = browser_login(&server, "alice", FIREFOX).await;
     let cookie = login.session_cookie().expect("session cookie");
     let pair = cookie.split(';').next().unwrap().to_owned();
     let stolen = Reply::from(
@@ -343,16 +350,7 @@ async fn a_lost_phone_is_listed_and_ended_from_the_web_at_once() {
         200
     );
 
-    let web = browser_as(FIREFOX);
-    let login = Reply::from(
-        web.post(server.url("/auth/login"))
-            .json(&json!({ "username": "alice", "password": PASSWORD }))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(login.status, 200, "{}", login.raw);
+    let (web, login) = browser_login(&server, "alice", FIREFOX).await;
     let csrf = login.body["csrf_token"].as_str().unwrap().to_owned();
 
     let list = Reply::from(web.get(server.url("/auth/sessions")).send().await.unwrap()).await;

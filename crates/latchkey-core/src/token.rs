@@ -82,16 +82,23 @@ pub enum TokenError {
     /// Past `exp` (beyond the leeway).
     #[error("token expired")]
     Expired,
-    /// Before `nbf` (beyond the leeway).
+    /// Before `nbf` or `iat` (beyond the leeway).
     #[error("token not yet valid")]
     NotYetValid,
+    /// Times that no token of ours has: expiring before it was issued, or
+    /// a lifetime that does not fit the arithmetic.
+    #[error("token times are inconsistent")]
+    BadTimes,
     /// Another issuer or audience.
     #[error("token for another issuer or audience")]
     WrongIssuer,
 }
 
 impl Claims {
-    /// Checks issuer, audience, `nbf` and (unless `allow_expired`) `exp`.
+    /// Checks issuer, audience, `iat`, `nbf` and (unless `allow_expired`)
+    /// `exp`. A token "issued" in the future is refused like one not yet
+    /// valid: otherwise a far-future `iat` would make any lifetime check
+    /// measured from it meaningless.
     pub fn check(
         &self,
         issuer: &str,
@@ -104,13 +111,22 @@ impl Claims {
         }
         let now = now.unix_timestamp();
         let leeway = leeway.whole_seconds();
-        if self.nbf > now + leeway {
+        if self.nbf > now + leeway || self.iat > now + leeway {
             return Err(TokenError::NotYetValid);
+        }
+        if self.lifetime().is_none_or(|lifetime| lifetime < 0) {
+            return Err(TokenError::BadTimes);
         }
         if !allow_expired && self.exp <= now - leeway {
             return Err(TokenError::Expired);
         }
         Ok(())
+    }
+
+    /// Seconds from issue to expiry, if that can be computed at all (the
+    /// claims are the sender's numbers: `i64::MIN` and `i64::MAX` included).
+    pub fn lifetime(&self) -> Option<i64> {
+        self.exp.checked_sub(self.iat)
     }
 
     /// Whether the token is past its expiry at `now` (with the leeway).
@@ -465,6 +481,26 @@ mod tests {
             c.check("other", now(), leeway, false),
             Err(TokenError::WrongIssuer)
         );
+        // Issued in the future, or with times no arithmetic can span.
+        let mut future = c.clone();
+        future.iat += 60;
+        assert_eq!(
+            future.check(ISS, now(), leeway, false),
+            Err(TokenError::NotYetValid)
+        );
+        for (iat, exp) in [(-1, i64::MAX), (i64::MIN, c.exp), (c.iat, c.iat - 1)] {
+            let odd = Claims {
+                iat,
+                exp,
+                nbf: iat,
+                ..c.clone()
+            };
+            assert_eq!(
+                odd.check(ISS, now(), leeway, true),
+                Err(TokenError::BadTimes),
+                "iat {iat} exp {exp}"
+            );
+        }
         // Claims of the wrong JSON type never pass as absent.
         let (ring, key) = ring(KeyAlgorithm::Hs256);
         let h = b64(format!(r#"{{"alg":"HS256","kid":"{}"}}"#, key.kid).as_bytes());

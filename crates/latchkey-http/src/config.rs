@@ -89,6 +89,10 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
+    /// Longest a client may take to send a request's headers (and, on a
+    /// kept-alive connection, to start the next request) before the
+    /// connection is closed.
+    pub header_read_timeout: Duration,
 }
 
 impl Default for HttpConfig {
@@ -99,6 +103,7 @@ impl Default for HttpConfig {
             forwarded_header: ForwardedHeader::XForwardedFor,
             request_timeout: Duration::from_secs(30),
             body_limit: 16 * 1024,
+            header_read_timeout: Duration::from_secs(10),
         }
     }
 }

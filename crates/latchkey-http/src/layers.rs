@@ -158,8 +158,22 @@ async fn hygiene(res: Response) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    // JSON needs no capability a policy could grant, and no response may
+    // be framed (clickjacking). A route that serves HTML sets its own,
+    // still with `frame-ancestors 'none'`.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(API_CONTENT_SECURITY_POLICY),
+        );
+    }
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     res
 }
+
+/// The content security policy of every response that does not set its
+/// own: nothing may load, nothing may frame it.
+const API_CONTENT_SECURITY_POLICY: &str = "default-src 'none'; frame-ancestors 'none'";
 
 fn envelope(res: Response) -> Response {
     let (mut parts, _body) = res.into_parts();
@@ -194,4 +208,41 @@ fn panic_response(_panic: Box<dyn Any + Send + 'static>) -> Response<Body> {
         "internal error",
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::{body::to_bytes, routing::get};
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A panic in a handler is a bug; the client gets the contract's 500
+    /// and nothing of what the panic said.
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_bare_500() {
+        let app: Router = Router::new()
+            .route(
+                "/boom",
+                get(|| async {
+                    if true {
+                        panic!("secret-in-the-panic-message");
+                    }
+                }),
+            )
+            .layer(CatchPanicLayer::custom(panic_response))
+            .layer(middleware::map_response(hygiene));
+        let response = app
+            .oneshot(Request::get("/boom").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let body = to_bytes(response.into_body(), 4096).await.unwrap();
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert_eq!(
+            body,
+            r#"{"error":"internal_error","message":"internal error"}"#
+        );
+    }
 }

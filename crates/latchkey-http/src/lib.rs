@@ -31,13 +31,25 @@ mod routes;
 pub mod state;
 mod transport;
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, io, time::Duration};
 
-use axum::Router;
+use axum::{Router, extract::ConnectInfo, http::Request};
+use hyper::body::Incoming;
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
+    service::TowerToHyperService,
+};
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 pub use config::{CookieSecure, ForwardedHeader, HttpConfig};
 pub use state::AppState;
+
+/// Most header fields hyper itself reads before answering an empty `431`;
+/// above latchkey's own limit, so that requests between the two get the
+/// contract's JSON error from `layers`.
+const HYPER_MAX_HEADERS: usize = 256;
 
 /// The whole HTTP application, without a socket.
 pub fn app(state: AppState) -> Router {
@@ -46,15 +58,75 @@ pub fn app(state: AppState) -> Router {
 
 /// Serves `app(state)` on an already bound listener until `shutdown`
 /// completes, then lets in-flight requests finish.
+///
+/// hyper drives each connection directly (rather than `axum::serve`) for
+/// the one setting axum does not expose: a client must finish sending a
+/// request's headers within `header_read_timeout`, or the connection is
+/// closed. Without it a slow client ("slowloris") holds a connection and
+/// its memory for as long as it likes; the body is covered by
+/// `request_timeout`.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+) -> io::Result<()> {
+    let header_read_timeout = state.http.header_read_timeout;
+    let app = app(state);
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_headers(HYPER_MAX_HEADERS);
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    accept_failed(&e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Responses are written whole; waiting to coalesce them only adds
+        // latency.
+        let _ = stream.set_nodelay(true);
+        let service = app
+            .clone()
+            .map_request(move |mut request: Request<Incoming>| {
+                request.extensions_mut().insert(ConnectInfo(peer));
+                request
+            });
+        let connection =
+            http1.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                // A client that went away or broke the protocol; hyper has
+                // answered what could be answered.
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// An `accept` that failed: a connection reset before it was accepted is
+/// the client's business; anything else (out of file descriptors, say) is
+/// logged, and accepting pauses a moment instead of spinning.
+async fn accept_failed(e: &io::Error) {
+    if matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+    ) {
+        return;
+    }
+    tracing::warn!(error = %e, "accept failed");
+    tokio::time::sleep(Duration::from_millis(100)).await;
 }

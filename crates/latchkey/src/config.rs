@@ -38,6 +38,7 @@ struct FileConfig {
     cookie_secure: Option<String>,
     trusted_proxies: Option<Vec<String>>,
     request_timeout: Option<String>,
+    header_read_timeout: Option<String>,
     body_limit: Option<usize>,
     password_hash_concurrency: Option<usize>,
     password_hash_queue: Option<usize>,
@@ -91,6 +92,7 @@ pub(crate) struct Settings {
     pub(crate) cookie_secure: CookieSecure,
     pub(crate) trusted_proxies: Vec<IpNet>,
     pub(crate) request_timeout: HumanDuration,
+    pub(crate) header_read_timeout: HumanDuration,
     pub(crate) body_limit: usize,
     pub(crate) hash_limits: HashLimits,
     pub(crate) log_format: LogFormat,
@@ -253,6 +255,14 @@ impl Settings {
             env_or("event_retention", file.event_retention.clone())?,
             "90d",
         )?;
+        let header_read_timeout: HumanDuration = parse(
+            "header_read_timeout",
+            env_or("header_read_timeout", file.header_read_timeout)?,
+            "10s",
+        )?;
+        if header_read_timeout.as_std().is_zero() {
+            bail!("invalid header_read_timeout {header_read_timeout}: must be more than 0s");
+        }
         if event_retention.as_time() < time::Duration::hours(1) {
             bail!("invalid event_retention {event_retention}: must be at least 1h");
         }
@@ -292,6 +302,7 @@ impl Settings {
                 env_or("request_timeout", file.request_timeout)?,
                 "30s",
             )?,
+            header_read_timeout,
             body_limit,
             hash_limits,
             log_format: parse(
@@ -457,6 +468,11 @@ impl fmt::Display for Settings {
             f,
             "request_timeout = {:?}",
             self.request_timeout.to_string()
+        )?;
+        writeln!(
+            f,
+            "header_read_timeout = {:?}",
+            self.header_read_timeout.to_string()
         )?;
         writeln!(f, "body_limit = {}", self.body_limit)?;
         writeln!(

@@ -28,4 +28,21 @@ pub(crate) fn init(format: LogFormat, default_level: &str) {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Pretty => builder.try_init(),
     };
+    std::panic::set_hook(Box::new(log_panic));
+}
+
+/// Panics go to the log like everything else, with where they happened but
+/// not what they said: a panic message can quote the data being handled (a
+/// token, a password), and the default hook would print it to stderr.
+fn log_panic(info: &std::panic::PanicHookInfo<'_>) {
+    let location = info
+        .location()
+        .map(|l| format!("{}:{}", l.file(), l.line()))
+        .unwrap_or_default();
+    let thread = std::thread::current();
+    tracing::error!(
+        %location,
+        thread = thread.name().unwrap_or("unnamed"),
+        "panicked (the message is not logged)"
+    );
 }

@@ -287,15 +287,18 @@ impl AuthService {
         };
         let verified = self.verified_token(credential).map_err(refused)?;
         let claims = &verified.claims;
-        if claims.exp - claims.iat > self.max_issued_lifetime() {
-            tracing::debug!("token refused: longer-lived than this configuration issues");
-            return Err(AuthError::Unauthenticated);
-        }
         // auto-refresh accepts an expired token here: it may be renewed.
         let renewable = config.strategy == Strategy::AutoRefresh;
         claims
             .check(&config.issuer, now, config.leeway, renewable)
             .map_err(refused)?;
+        if claims
+            .lifetime()
+            .is_none_or(|lifetime| lifetime > self.max_issued_lifetime())
+        {
+            tracing::debug!("token refused: longer-lived than this configuration issues");
+            return Err(AuthError::Unauthenticated);
+        }
         let mut caller = verified.caller.clone()?;
         caller.context = context.cloned().unwrap_or_default();
         if self.feed_down() {

@@ -34,6 +34,7 @@ pub(crate) async fn run(args: &ServeArgs) -> anyhow::Result<()> {
         forwarded_header: settings.forwarded_header,
         request_timeout: settings.request_timeout.as_std(),
         body_limit: settings.body_limit,
+        header_read_timeout: settings.header_read_timeout.as_std(),
     };
     let state = AppState::new(auth.clone(), http, Some(metrics_recorder()?));
     let shutdown = shutdown_signal()?;

@@ -169,6 +169,11 @@ fn bad_configuration_is_one_clear_line() {
         ),
         ("LATCHKEY_EVENT_RETENTION", "0s", "invalid event_retention"),
         (
+            "LATCHKEY_HEADER_READ_TIMEOUT",
+            "0s",
+            "invalid header_read_timeout",
+        ),
+        (
             "LATCHKEY_FORWARDED_HEADER",
             "x-real-ip",
             "invalid forwarded_header",

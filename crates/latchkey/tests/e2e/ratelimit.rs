@@ -2,22 +2,7 @@
 //! user (from another address) still gets in, and 429 says nothing about
 //! whether a username exists.
 
-use serde_json::json;
-
 use crate::support::*;
-
-async fn login_from(server: &Server, ip: &str, username: &str, password: &str) -> Reply {
-    Reply::from(
-        http()
-            .post(server.url("/auth/login"))
-            .header("x-forwarded-for", ip)
-            .json(&json!({"username": username, "password": password}))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await
-}
 
 #[track_caller]
 fn limited(r: &Reply) {

@@ -1,10 +1,11 @@
 //! Starting servers and talking to them.
 
 use std::{
+    collections::BTreeSet,
     io::{BufRead, BufReader},
     path::Path,
     process::{Child, Command, Output, Stdio},
-    sync::mpsc,
+    sync::{Mutex, PoisonError, mpsc},
     time::Duration,
 };
 
@@ -29,8 +30,81 @@ pub fn latchkey() -> Command {
             cmd.env_remove(key);
         }
     }
-    cmd.env("LATCHKEY_LOG", "info");
+    // Debug for latchkey's own crates and the request traces: the logs
+    // every test's servers write are searched for the run's secrets.
+    cmd.env("LATCHKEY_LOG", LOG_FILTER);
     cmd
+}
+
+const LOG_FILTER: &str = "info,sqlx=warn,latchkey=debug,latchkey_core=debug,\
+    latchkey_http=debug,latchkey_store_sql=debug,latchkey_redis=debug,tower_http=debug";
+
+/// Every secret the run has handled so far: passwords it sent, tokens,
+/// refresh tokens, CSRF tokens and session cookies it was given. No server
+/// log may contain any of them ([`assert_no_secret_logged`]).
+static SECRETS: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// The JSON fields that carry secrets, in requests and responses.
+const SECRET_FIELDS: [&str; 6] = [
+    "password",
+    "current_password",
+    "new_password",
+    "access_token",
+    "refresh_token",
+    "csrf_token",
+];
+
+/// Adds `secret` to the run's secrets. Shorter strings than any secret
+/// latchkey accepts (passwords are 8+ characters) would only find noise.
+pub fn remember_secret(secret: &str) {
+    if secret.len() >= 8 {
+        SECRETS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(secret.to_owned());
+    }
+}
+
+/// Remembers the secret fields of a JSON body, at any depth.
+pub fn remember_secrets_in(body: &Value) {
+    match body {
+        Value::Object(map) => {
+            for (key, value) in map {
+                match value {
+                    Value::String(s) if SECRET_FIELDS.contains(&key.as_str()) => {
+                        remember_secret(s);
+                    }
+                    other => remember_secrets_in(other),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(remember_secrets_in),
+        _ => {}
+    }
+}
+
+/// Fails the test if `log` contains any secret the run has handled.
+#[track_caller]
+pub fn assert_no_secret_logged(log: &str, whose: &str) {
+    let mut secrets: Vec<String> = SECRETS
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .iter()
+        .cloned()
+        .collect();
+    secrets.push(PASSWORD.to_owned());
+    let matcher = aho_corasick::AhoCorasick::new(&secrets).expect("secret matcher");
+    if let Some(found) = matcher.find(log) {
+        let line_start = log[..found.start()].rfind('\n').map_or(0, |i| i + 1);
+        let line_end = log[found.end()..]
+            .find('\n')
+            .map_or(log.len(), |i| found.end() + i);
+        panic!(
+            "{whose} logged a secret ({:?}) in:\n{}",
+            &secrets[found.pattern().as_usize()],
+            &log[line_start..line_end]
+        );
+    }
 }
 
 /// The store backend this run of the suite uses: `sqlite` unless
@@ -263,6 +337,9 @@ impl Server {
     fn stop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() {
+            assert_no_secret_logged(&self.log(), "the server");
+        }
     }
 
     /// What the server has logged so far.
@@ -346,10 +423,16 @@ pub fn run_cli_on(dir: &Path, database: &str, args: &[&str], stdin: Option<&str>
     let mut child = cmd.spawn().expect("run latchkey");
     if let Some(text) = stdin {
         use std::io::Write;
+        // What tests pipe in is a password (or two, for confirmation).
+        text.lines().for_each(remember_secret);
         let mut pipe = child.stdin.take().expect("stdin");
         pipe.write_all(text.as_bytes()).expect("write stdin");
     }
-    child.wait_with_output().expect("latchkey output")
+    let out = child.wait_with_output().expect("latchkey output");
+    if !std::thread::panicking() {
+        assert_no_secret_logged(&text(&out.stderr), "the CLI");
+    }
+    out
 }
 
 pub fn text(bytes: &[u8]) -> String {
@@ -387,6 +470,16 @@ impl Reply {
         let headers = r.headers().clone();
         let raw = r.text().await.expect("body");
         let body = serde_json::from_str(&raw).unwrap_or(Value::Null);
+        // A 500 is a bug, whatever the test expected.
+        assert_ne!(status, StatusCode::INTERNAL_SERVER_ERROR, "{raw}");
+        remember_secrets_in(&body);
+        for cookie in headers.get_all("set-cookie") {
+            let cookie = cookie.to_str().unwrap_or("");
+            let value = cookie.split(';').next().unwrap_or("");
+            if let Some((_, value)) = value.split_once('=') {
+                remember_secret(value);
+            }
+        }
         Self {
             status,
             headers,
@@ -565,8 +658,24 @@ pub async fn user_with_token(server: &Server, username: &str) -> String {
     mobile_login(server, username).await
 }
 
+/// A login as if from `ip` (the server must trust loopback as a proxy).
+pub async fn login_from(server: &Server, ip: &str, username: &str, password: &str) -> Reply {
+    remember_secret(password);
+    Reply::from(
+        http()
+            .post(server.url("/auth/login"))
+            .header("x-forwarded-for", ip)
+            .json(&json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 /// `POST path` with a JSON body and no credentials.
 pub async fn post_json(server: &Server, path: &str, body: serde_json::Value) -> Reply {
+    remember_secrets_in(&body);
     Reply::from(
         http()
             .post(server.url(path))

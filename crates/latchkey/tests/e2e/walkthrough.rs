@@ -77,3 +77,28 @@ fn readme_walkthroughs_work_verbatim() {
         "{mobile}"
     );
 }
+
+/// `.ci/run` must run exactly the test command the README gives.
+#[test]
+fn ci_runs_the_readme_test_command() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let section = readme
+        .split_once("## The two commands")
+        .expect("the two commands")
+        .1;
+    let blocks: Vec<&str> = section
+        .split("```sh\n")
+        .skip(1)
+        .map(|b| b.split_once("```").expect("end of block").0.trim())
+        .take(2)
+        .collect();
+    let ci = std::fs::read_to_string(format!("{root}/.ci/run")).unwrap();
+    let last = ci
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .expect("a command");
+    assert_eq!(last.trim(), blocks[1]);
+    assert!(blocks[0].contains("serve"), "{}", blocks[0]);
+}

@@ -5,6 +5,7 @@ mod health;
 mod jwks;
 mod login;
 mod me;
+mod pages;
 mod password;
 mod refresh;
 mod sessions;
@@ -33,6 +34,12 @@ pub(crate) fn router() -> Router<AppState> {
         .route("/auth/events", get(events::list))
         .route("/auth/verify", get(verify::verify))
         .route("/.well-known/jwks.json", get(jwks::jwks))
+        .route("/", get(pages::index))
+        .route("/account", get(pages::account))
+        .route("/latchkey.js", get(pages::client_library))
+        .route("/assets/login.js", get(pages::login_script))
+        .route("/assets/account.js", get(pages::account_script))
+        .route("/assets/app.css", get(pages::stylesheet))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))

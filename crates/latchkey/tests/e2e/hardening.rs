@@ -287,3 +287,54 @@ fn every_crate_forbids_unsafe_code() {
     }
     assert!(crates >= 6, "found only {crates} crate roots");
 }
+
+/// Sends raw bytes and reads the reply's head until the server closes or
+/// 5 s pass.
+fn raw_exchange(server: &Server, request: &[u8]) -> String {
+    let addr = server.base.trim_start_matches("http://");
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    conn.write_all(request).unwrap();
+    let mut reply = Vec::new();
+    let mut buf = [0u8; 4096];
+    while let Ok(n) = conn.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        reply.extend_from_slice(&buf[..n]);
+        if reply.windows(4).any(|w| w == b"\r\n\r\n") && reply.len() > 200 {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&reply).into_owned()
+}
+
+/// Up to the HTTP parser's own limit (256 fields), too many header fields
+/// get the contract's JSON; what is not HTTP at all gets the parser's bare
+/// 400. Never a 5xx, never a hang.
+#[tokio::test]
+async fn malformed_http_is_refused_by_the_parser_and_too_many_headers_by_latchkey() {
+    let server = Server::start(&[]);
+    let mut many = b"GET /auth/me HTTP/1.1\r\nHost: x\r\n".to_vec();
+    for i in 0..100 {
+        many.extend_from_slice(format!("X-Filler-{i}: {i}\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"Connection: close\r\n\r\n");
+    let reply = raw_exchange(&server, &many);
+    assert!(reply.starts_with("HTTP/1.1 431"), "{reply}");
+    assert!(reply.contains(r#""error":"invalid_request""#), "{reply}");
+    for bad in [
+        &b"GET /auth/me HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n"[..],
+        b"GET /auth/me HTTP/9.9\r\nHost: x\r\n\r\n",
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+    ] {
+        let reply = raw_exchange(&server, bad);
+        assert!(
+            reply.is_empty() || reply.starts_with("HTTP/1.1 400"),
+            "{reply}"
+        );
+    }
+    // Still serving.
+    let r = Reply::from(http().get(server.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!(r.status, 200);
+}

@@ -19,6 +19,7 @@ mod health;
 mod jwt;
 mod limits;
 mod mobile;
+mod pages;
 mod ratelimit;
 mod refresh;
 mod sessions;

@@ -79,6 +79,14 @@ function refreshOnce() {
   if (refreshMissing) return Promise.resolve(false);
   if (!refreshing) {
     refreshing = (async () => {
+      // After a reload the token is gone and /auth/session needs the access
+      // cookie that just expired: the refresh cookie's own path tells it.
+      if (!csrf) {
+        const got = await globalThis.fetch(url("/auth/refresh"), { credentials: "same-origin" });
+        if (got.status === 404) { refreshMissing = true; return false; }
+        const body = got.ok ? await got.json().catch(() => null) : null;
+        if (body && body.csrf_token) csrf = body.csrf_token;
+      }
       const headers = csrf ? { [CSRF_HEADER]: csrf } : {};
       const res = await globalThis.fetch(url("/auth/refresh"), { method: "POST", credentials: "same-origin", headers });
       if (res.status === 404) { refreshMissing = true; return false; }

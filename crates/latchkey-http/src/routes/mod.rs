@@ -23,7 +23,10 @@ pub(crate) fn router() -> Router<AppState> {
     Router::new()
         .route("/auth/register", post(login::register))
         .route("/auth/login", post(login::login))
-        .route("/auth/refresh", post(refresh::refresh))
+        .route(
+            "/auth/refresh",
+            post(refresh::refresh).get(refresh::csrf_for_refresh),
+        )
         .route("/auth/logout", post(sessions::logout))
         .route("/auth/logout-all", post(sessions::logout_all))
         .route("/auth/me", get(me::me))

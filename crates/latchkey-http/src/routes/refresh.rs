@@ -2,6 +2,7 @@
 //! a new access token and a new refresh token.
 
 use axum::{
+    Json,
     body::Bytes,
     extract::State,
     http::{HeaderMap, header},
@@ -9,7 +10,7 @@ use axum::{
 };
 use axum_extra::extract::CookieJar;
 use latchkey_core::{AuthError, ratelimit::LimitClass, session::ClientKind, strategy::Strategy};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{
     client::ClientInfo, csrf, error::ApiError, issue, state::AppState, transport::CookiePolicy,
@@ -71,4 +72,42 @@ pub(crate) async fn refresh(
     metrics::counter!("latchkey_refreshes_total", "result" => outcome).increment(1);
     let login = result.map_err(|e| ApiError::from(e).for_bearer(kind == ClientKind::Mobile))?;
     Ok(issue::respond(&login, kind, cookies, jar, state.auth.now()))
+}
+
+#[derive(Serialize)]
+pub(crate) struct RefreshCsrf {
+    csrf_token: String,
+}
+
+/// `GET /auth/refresh` (`access-refresh`, browsers): the CSRF token of the
+/// session the refresh cookie belongs to, without spending anything.
+///
+/// A page reloaded after its access cookie expired has lost the token from
+/// memory and cannot read it from `/auth/session` (which needs a live
+/// access token), yet `POST /auth/refresh` requires it like every unsafe
+/// cookie request. Only the refresh cookie authenticates this: it is
+/// `SameSite=Strict` and sent to this path alone, and without CORS headers
+/// no other site's page can read the answer.
+pub(crate) async fn csrf_for_refresh(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    headers: HeaderMap,
+) -> Result<Json<RefreshCsrf>, ApiError> {
+    if state.auth.strategy() != Strategy::AccessRefresh {
+        return Err(ApiError::not_found());
+    }
+    let ip = client.rate_key();
+    state
+        .auth
+        .check_rates(&[(LimitClass::RefreshIp, &ip)])
+        .await?;
+    csrf::check_origin(&headers, client.host.as_deref())?;
+    let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
+    let token = cookies
+        .refresh_from(&headers)
+        .ok_or_else(ApiError::unauthenticated)?;
+    let session = state.auth.refresh_session(&token).await?;
+    Ok(Json(RefreshCsrf {
+        csrf_token: session.csrf_token.expose().to_owned(),
+    }))
 }

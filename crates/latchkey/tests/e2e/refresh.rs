@@ -197,6 +197,71 @@ async fn browsers_refresh_with_the_scoped_cookie_and_the_csrf_header() {
         .error(401, "unauthenticated");
 }
 
+/// A page reloaded after its access cookie expired has no CSRF token in
+/// memory and `/auth/session` cannot give it one; `GET /auth/refresh`,
+/// with the refresh cookie alone, does, without spending anything.
+#[tokio::test]
+async fn a_reloaded_page_learns_its_csrf_token_from_the_refresh_path() {
+    if !once() {
+        return;
+    }
+    let server = short_lived("access-refresh");
+    register(&server, "alice").await;
+    let user = web_login(&server, "alice").await;
+    tokio::time::sleep(PAST_EXPIRY).await;
+    user.get(&server, "/auth/session")
+        .await
+        .error(401, "unauthenticated");
+    let got = user.get(&server, "/auth/refresh").await;
+    assert_eq!(got.status, 200, "{}", got.raw);
+    assert_eq!(got.body["csrf_token"], user.csrf.as_str());
+    assert!(got.set_cookies().is_empty(), "nothing is spent or set");
+    // Asking again is harmless; then the refresh it enables works.
+    assert_eq!(user.get(&server, "/auth/refresh").await.status, 200);
+    let csrf = got.body["csrf_token"].as_str().unwrap().to_owned();
+    let r = Reply::from(
+        user.client
+            .post(server.url("/auth/refresh"))
+            .header("x-csrf-token", csrf)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.raw);
+    // Another site's page may not ask, and without the cookie nobody can.
+    let cross = Reply::from(
+        user.client
+            .get(server.url("/auth/refresh"))
+            .header("sec-fetch-site", "cross-site")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    cross.error(403, "csrf_failed");
+    let bare = Reply::from(
+        http()
+            .get(server.url("/auth/refresh"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    bare.error(401, "unauthenticated");
+    // Other strategies have no refresh at all.
+    let session = Server::start(&["--strategy", "session"]);
+    let none = Reply::from(
+        http()
+            .get(session.url("/auth/refresh"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    none.error(404, "not_found");
+}
+
 #[tokio::test]
 async fn garbage_refresh_tokens_are_refused_without_a_5xx() {
     if !once() {

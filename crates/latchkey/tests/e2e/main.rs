@@ -14,6 +14,7 @@ mod devices;
 mod errors;
 mod events;
 mod fleet;
+mod forward_auth;
 mod hardening;
 mod health;
 mod jwt;

@@ -591,14 +591,15 @@ async fn nginx_relays_auto_refresh_renewals_to_the_client() {
     if !nginx_installed() {
         return;
     }
-    // 1 s tokens (up to 2 s with JWT's whole seconds) and a tiny leeway, as
+    // 3 s tokens (up to 4 s with JWT's whole seconds; shorter ones made the
+    // "no renewal yet" checks flaky on a loaded machine) and a tiny leeway, as
     // in refresh.rs, so expiry comes within the test.
     let server = Server::start_with_env(
         &[
             "--strategy",
             "auto-refresh",
             "--access-ttl",
-            "1s",
+            "3s",
             "--trusted-proxies",
             "127.0.0.1/32",
         ],
@@ -632,7 +633,7 @@ async fn nginx_relays_auto_refresh_renewals_to_the_client() {
     assert_eq!(seen(&r).len(), 3);
     assert!(r.set_cookies().is_empty(), "{:?}", r.headers);
 
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(4200)).await;
 
     // An app's expired token still gets through, and the response carries
     // the renewed token, which then works without another renewal.

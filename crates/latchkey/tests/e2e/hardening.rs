@@ -106,26 +106,33 @@ async fn unknown_names_take_as_long_as_wrong_passwords() {
         ],
     );
     register(&server, "alice").await;
-    let (mut known, mut unknown) = (Vec::new(), Vec::new());
-    // Interleaved, so a change in the machine's load hits both alike.
-    for _ in 0..15 {
-        for (user, times) in [("alice", &mut known), ("nobody", &mut unknown)] {
-            let started = Instant::now();
-            let r = login_from(&server, "127.0.0.1", user, "wrong password").await;
-            times.push(started.elapsed());
-            r.error(401, "unauthenticated");
-        }
-    }
-    let (known, unknown) = (fastest(&known), fastest(&unknown));
     // A password hash dominates both; without the dummy hash for unknown
     // names they would answer in a small fraction of the time (a store
-    // read against an Argon2 hash: well under a tenth). The band is wide
-    // because other tests share the machine.
-    let ratio = unknown.as_secs_f64() / known.as_secs_f64();
-    assert!(
-        (1.0 / 3.0..3.0).contains(&ratio),
-        "unknown {unknown:?} against wrong password {known:?}"
-    );
+    // read against an Argon2 hash: well under a tenth), in every round.
+    // Hashing runs at the lowest priority, so on a machine busy with other
+    // tests one round can be skewed: up to three rounds, one must agree.
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let (mut known, mut unknown) = (Vec::new(), Vec::new());
+        // Interleaved, so a change in the machine's load hits both alike.
+        for _ in 0..15 {
+            for (user, times) in [("alice", &mut known), ("nobody", &mut unknown)] {
+                let started = Instant::now();
+                let r = login_from(&server, "127.0.0.1", user, "wrong password").await;
+                times.push(started.elapsed());
+                r.error(401, "unauthenticated");
+            }
+        }
+        let (known, unknown) = (fastest(&known), fastest(&unknown));
+        let ratio = unknown.as_secs_f64() / known.as_secs_f64();
+        if (1.0 / 3.0..3.0).contains(&ratio) {
+            return;
+        }
+        rounds.push(format!(
+            "unknown {unknown:?} against wrong password {known:?}"
+        ));
+    }
+    panic!("timings differ in every round: {rounds:?}");
 }
 
 /// Every response, success or error, from a route or the framework.

@@ -3,6 +3,9 @@
 //! user (SQLite store, warm caches), from the client its session is bound
 //! to, so the binding check is included; and the same without a client
 //! context, which skips that check, so its cost is measured in the same run.
+//! `authenticate-recorded` is the first group again with a Prometheus
+//! recorder in place, as in the `latchkey` binary, so what the per-request
+//! metrics cost is measured too (without one every metric is a no-op).
 
 use std::hint::black_box;
 
@@ -14,10 +17,15 @@ fn per_request(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("runtime");
-    for (group_name, with_client) in [
-        ("authenticate", true),
-        ("authenticate-without-binding", false),
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    for (group_name, with_client, recorded) in [
+        ("authenticate", true, false),
+        ("authenticate-without-binding", false, false),
+        ("authenticate-recorded", true, true),
     ] {
+        // Thread-local, and the runtime is single-threaded: every metric of
+        // this group (and only of this group) reaches the recorder.
+        let _recording = recorded.then(|| metrics::set_default_local_recorder(&recorder));
         let mut group = c.benchmark_group(group_name);
         for strategy in Strategy::ALL {
             let fixture = rt.block_on(latchkey_bench::fixture(strategy));

@@ -3,7 +3,10 @@
 // into the page through textContent or attributes, never as markup.
 import {
   session, sessions, endSession, logout, logoutAll, changePassword, events, LatchkeyError,
-} from "/latchkey.js";
+} from "../latchkey.js";
+
+/** The sign-in page (wherever latchkey is mounted), saying why the user is there. */
+const home = (reason) => new URL(`../?signed_out=${reason}`, import.meta.url);
 
 const $ = (id) => document.getElementById(id);
 let current = null; // GET /auth/session
@@ -93,7 +96,7 @@ function explain(err) {
 /** Sends the user to the sign-in page when the session is gone; true if it did. */
 function leaveIfSignedOut(err) {
   if (err instanceof LatchkeyError && err.status === 401) {
-    location.replace(err.code === "session_revoked" ? "/?signed_out=revoked" : "/?signed_out=expired");
+    location.replace(home(err.code === "session_revoked" ? "revoked" : "expired"));
     return true;
   }
   return false;
@@ -172,7 +175,7 @@ async function signOutDevice(s, button) {
 async function signOutHere() {
   try {
     await logout();
-    location.replace("/?signed_out=you");
+    location.replace(home("you"));
   } catch (err) {
     if (!leaveIfSignedOut(err)) announce(`Could not sign out. ${explain(err)}`);
   }
@@ -182,7 +185,7 @@ async function signOutEverywhere() {
   if (!window.confirm("Sign out on every device, including this one?")) return;
   try {
     await logoutAll();
-    location.replace("/?signed_out=everywhere");
+    location.replace(home("everywhere"));
   } catch (err) {
     if (!leaveIfSignedOut(err)) $("devices-error").textContent = `Could not sign out everywhere. ${explain(err)}`;
   }

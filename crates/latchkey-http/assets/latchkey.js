@@ -4,7 +4,8 @@
 
 const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
 const CSRF_HEADER = "X-CSRF-Token";
-let base = "";
+// Where latchkey is mounted: this module is served at `<base>/latchkey.js`.
+let base = new URL(".", import.meta.url).pathname.replace(/\/+$/, "");
 let csrf = null; // current CSRF token, memory only
 let csrfLoading = null; // in-flight GET /auth/session
 let refreshing = null; // in-flight POST /auth/refresh, shared by every caller
@@ -30,7 +31,9 @@ export class LatchkeyError extends Error {
 
 /**
  * Sets options. `base` is the path prefix where latchkey's `/auth/…` routes
- * are mounted (default `""`); it applies to the helpers, not to `fetch`.
+ * are mounted; by default, where this module was loaded from (`""` for
+ * `/latchkey.js`, `"/id"` for `/id/latchkey.js`). It applies to the
+ * helpers, not to `fetch`.
  * @param {{base?: string}} options
  */
 export function configure(options = {}) {

@@ -1,5 +1,5 @@
 // Page script for "/": sign in and registration.
-import { login, register, me, LatchkeyError } from "/latchkey.js";
+import { login, register, me, LatchkeyError } from "../latchkey.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -46,7 +46,7 @@ function showError(id, text) {
 }
 
 function goToAccount() {
-  location.replace("/account");
+  location.replace(new URL("../account", import.meta.url));
 }
 
 async function onSignIn(event) {

@@ -1,8 +1,10 @@
 //! What the HTTP edge needs to know about how it is deployed.
 
-use std::{str::FromStr, time::Duration};
+use std::{str::FromStr, sync::Arc, time::Duration};
 
 use ipnet::IpNet;
+
+use crate::transport::REFRESH_PATH;
 
 /// When cookies get the `Secure` attribute (and the `__Host-` name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,6 +95,59 @@ pub struct HttpConfig {
     /// kept-alive connection, to start the next request) before the
     /// connection is closed.
     pub header_read_timeout: Duration,
+    /// Where latchkey's routes are mounted: `""` (the root, as the contract
+    /// has them) or a prefix such as `/id` when an app embeds latchkey next
+    /// to its own routes. Cookies and pages follow it.
+    pub base_path: String,
+    /// The refresh cookie's `Path`, derived from `base_path` by
+    /// [`HttpConfig::with_base_path`].
+    pub(crate) refresh_path: Arc<str>,
+}
+
+impl HttpConfig {
+    /// These settings with latchkey's routes mounted under `base_path`
+    /// (`""` or `/segment[/segment…]`, no trailing slash).
+    ///
+    /// # Errors
+    /// A prefix that is not a plain absolute path.
+    pub fn with_base_path(mut self, base_path: &str) -> Result<Self, String> {
+        validate_base_path(base_path)?;
+        self.base_path = base_path.to_owned();
+        self.refresh_path = format!("{base_path}{REFRESH_PATH}").into();
+        Ok(self)
+    }
+
+    /// Where latchkey's routes are mounted: `""` or a prefix like `/id`.
+    pub fn base_path(&self) -> &str {
+        &self.base_path
+    }
+}
+
+/// A mount prefix: empty, or `/` followed by path segments of unreserved
+/// characters, without a trailing slash, so that it can be joined to the
+/// contract's paths and put in a cookie's `Path` as it is.
+pub fn validate_base_path(base_path: &str) -> Result<(), String> {
+    if base_path.is_empty() {
+        return Ok(());
+    }
+    let plain = base_path.starts_with('/')
+        && !base_path.ends_with('/')
+        && base_path.len() <= 200
+        && base_path.split('/').skip(1).all(|segment| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+        });
+    if plain {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid base_path {base_path:?} (use \"\" or a path such as \"/id\", without a trailing slash)"
+        ))
+    }
 }
 
 impl Default for HttpConfig {
@@ -104,6 +159,8 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(30),
             body_limit: 16 * 1024,
             header_read_timeout: Duration::from_secs(10),
+            base_path: String::new(),
+            refresh_path: REFRESH_PATH.into(),
         }
     }
 }

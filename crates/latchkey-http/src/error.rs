@@ -12,6 +12,10 @@ use axum::{
 };
 use latchkey_core::AuthError;
 use serde::Serialize;
+use utoipa::{
+    ToSchema,
+    openapi::{ObjectBuilder, Type},
+};
 
 /// An error on its way to the client.
 #[derive(Debug)]
@@ -24,10 +28,41 @@ pub struct ApiError {
     retry_after: Option<u64>,
 }
 
-#[derive(Serialize)]
-struct Body<'a> {
+/// Every code an error can carry, for the OpenAPI document: the contract's
+/// codes and `internal_error`, the one a bug answers with.
+pub(crate) const ERROR_CODES: [&str; 11] = [
+    "invalid_request",
+    "unauthenticated",
+    "session_revoked",
+    "csrf_failed",
+    "forbidden",
+    "not_found",
+    "conflict",
+    "payload_too_large",
+    "rate_limited",
+    "unavailable",
+    "internal_error",
+];
+
+/// Every error response: a stable code and a text for people. The text
+/// never names a query, a path, a stack frame, or whether a username
+/// exists.
+#[derive(Serialize, ToSchema)]
+#[schema(as = Error, example = json!({"error": "unauthenticated", "message": "authentication required"}))]
+pub(crate) struct Body<'a> {
+    /// The stable, machine-readable code.
+    #[schema(schema_with = error_code)]
     error: &'a str,
+    /// What went wrong, for people; may change between versions.
     message: &'a str,
+}
+
+/// The schema of [`Body::error`]: one of [`ERROR_CODES`].
+fn error_code() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(ERROR_CODES))
+        .description(Some("The stable, machine-readable code."))
 }
 
 impl ApiError {

@@ -12,26 +12,60 @@ use latchkey_core::{
 };
 use serde::Serialize;
 use time::OffsetDateTime;
+use utoipa::{
+    ToSchema,
+    openapi::{ObjectBuilder, Type},
+};
 
 use crate::transport::CookiePolicy;
 
-#[derive(Serialize)]
-struct WebLogin {
+/// A web login's answer: the credential went into cookies, the body has
+/// what page scripts need.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct WebLogin {
+    /// The user's id.
     user_id: String,
+    /// The username.
     username: String,
+    /// The new session's id (as in `GET /auth/sessions`).
     session_id: String,
+    /// Send as `X-CSRF-Token` on every unsafe request.
     csrf_token: String,
+    /// When the session ends.
     #[serde(with = "time::serde::rfc3339")]
     expires_at: OffsetDateTime,
 }
 
-#[derive(Serialize)]
-struct MobileLogin {
+/// A mobile login's answer: the bearer token.
+#[derive(Serialize, ToSchema)]
+pub(crate) struct MobileLogin {
+    /// Send as `Authorization: Bearer …`.
     access_token: String,
+    /// Always `Bearer`.
+    #[schema(schema_with = bearer)]
     token_type: &'static str,
+    /// Seconds until `access_token` expires.
     expires_in: i64,
+    /// `access-refresh` only: spend at `POST /auth/refresh` for a new pair.
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
+}
+
+/// The schema of [`MobileLogin::token_type`].
+fn bearer() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["Bearer"]))
+}
+
+/// The answer to a login or refresh: which one depends on the client.
+#[derive(Serialize, ToSchema)]
+#[serde(untagged)]
+pub(crate) enum LoginResponse {
+    /// A browser's.
+    Web(WebLogin),
+    /// An app's.
+    Mobile(MobileLogin),
 }
 
 /// Adds the session cookie, and the refresh cookie if there is a refresh
@@ -66,21 +100,21 @@ pub(crate) fn respond(
     match kind {
         ClientKind::Web => {
             let jar = set_cookies(jar, cookies, credentials, session.expires_at, now);
-            let body = WebLogin {
+            let body = LoginResponse::Web(WebLogin {
                 user_id: session.user_id.to_string(),
                 username: login.username.to_string(),
                 session_id: session.id.to_string(),
                 csrf_token: session.csrf_token.expose().to_owned(),
                 expires_at: session.expires_at,
-            };
+            });
             (jar, Json(body)).into_response()
         }
-        ClientKind::Mobile => Json(MobileLogin {
+        ClientKind::Mobile => Json(LoginResponse::Mobile(MobileLogin {
             access_token: credentials.access.clone(),
             token_type: "Bearer",
             expires_in: (credentials.access_expires_at - now).whole_seconds(),
             refresh_token: credentials.refresh.clone(),
-        })
+        }))
         .into_response(),
     }
 }

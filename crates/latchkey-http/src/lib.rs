@@ -15,6 +15,8 @@
 //! - `issue`: new credentials into cookies or a response body.
 //! - `renewal`: hands an `auto-refresh` renewal to the client on the way out.
 //! - `routes`: one module per resource.
+//! - [`protect`](AuthUser): [`AuthUser`] and [`LatchkeyLayer`], for an app
+//!   that embeds latchkey and protects its own routes with it.
 //! - `layers`: limits, timeouts, request ids, tracing, metrics, headers.
 #![forbid(unsafe_code)]
 
@@ -26,6 +28,7 @@ pub mod extract;
 mod issue;
 mod json;
 mod layers;
+mod protect;
 mod renewal;
 mod routes;
 pub mod state;
@@ -44,6 +47,7 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 pub use config::{CookieSecure, ForwardedHeader, HttpConfig};
+pub use protect::{AuthUser, LatchkeyLayer, LatchkeyService};
 pub use state::AppState;
 
 /// Most header fields hyper itself reads before answering an empty `431`;
@@ -51,9 +55,20 @@ pub use state::AppState;
 /// contract's JSON error from `layers`.
 const HYPER_MAX_HEADERS: usize = 256;
 
-/// The whole HTTP application, without a socket.
+/// The whole HTTP application, without a socket: latchkey's routes, and
+/// the contract's `404` for every other path.
 pub fn app(state: AppState) -> Router {
-    layers::apply(routes::router(), &state).with_state(state)
+    let routes = routes::router(state.http.base_path()).fallback(routes::not_found);
+    // The fallback goes in before the middleware, so a 404 gets the same
+    // hygiene headers and request id as every other answer.
+    layers::apply(routes, &state).with_state(state)
+}
+
+/// latchkey's routes (under the configured mount prefix) with their
+/// middleware, for merging into an app's own router: no fallback, so the
+/// app keeps its own.
+pub fn routes<S: Clone + Send + Sync + 'static>(state: AppState) -> Router<S> {
+    layers::apply(routes::router(state.http.base_path()), &state).with_state(state)
 }
 
 /// Serves `app(state)` on an already bound listener until `shutdown`

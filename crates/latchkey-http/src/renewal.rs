@@ -48,34 +48,40 @@ pub(crate) async fn deliver(mut req: Request, next: Next) -> Response {
     let slot = RenewalSlot::default();
     req.extensions_mut().insert(slot.clone());
     let mut res = next.run(req).await;
-    if let Some(renewal) = slot.take() {
-        let headers = res.headers_mut();
-        match renewal.transport {
-            Transport::Bearer => {
-                if let Ok(v) = HeaderValue::from_str(&renewal.credentials.access) {
-                    headers.insert(REFRESHED_TOKEN, v);
-                }
+    hand_over(&slot, &mut res);
+    res
+}
+
+/// Writes the renewal left in `slot`, if any, onto `res`.
+pub(crate) fn hand_over(slot: &RenewalSlot, res: &mut Response) {
+    let Some(renewal) = slot.take() else {
+        return;
+    };
+    let headers = res.headers_mut();
+    match renewal.transport {
+        Transport::Bearer => {
+            if let Ok(v) = HeaderValue::from_str(&renewal.credentials.access) {
+                headers.insert(REFRESHED_TOKEN, v);
             }
-            Transport::Cookie => {
-                // A handler that set the session cookie itself (logout
-                // clears it) has the last word.
-                let name = renewal.cookies.name();
-                let already = headers.get_all(header::SET_COOKIE).iter().any(|v| {
-                    v.as_bytes().starts_with(name.as_bytes())
-                        && v.as_bytes().get(name.len()) == Some(&b'=')
-                });
-                if already {
-                    return res;
-                }
-                let c = &renewal.credentials;
-                let cookie = renewal
-                    .cookies
-                    .session_cookie(c.access.clone(), c.cookie_expires_at - renewal.now);
-                if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
-                    headers.append(header::SET_COOKIE, v);
-                }
+        }
+        Transport::Cookie => {
+            // A handler that set the session cookie itself (logout clears
+            // it) has the last word.
+            let name = renewal.cookies.name();
+            let already = headers.get_all(header::SET_COOKIE).iter().any(|v| {
+                v.as_bytes().starts_with(name.as_bytes())
+                    && v.as_bytes().get(name.len()) == Some(&b'=')
+            });
+            if already {
+                return;
+            }
+            let c = &renewal.credentials;
+            let cookie = renewal
+                .cookies
+                .session_cookie(c.access.clone(), c.cookie_expires_at - renewal.now);
+            if let Ok(v) = HeaderValue::from_str(&cookie.to_string()) {
+                headers.append(header::SET_COOKIE, v);
             }
         }
     }
-    res
 }

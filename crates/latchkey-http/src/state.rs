@@ -16,6 +16,10 @@ pub struct AppState {
     pub http: Arc<HttpConfig>,
     /// Renders `/metrics`; `None` when no recorder is installed.
     pub metrics: Option<PrometheusHandle>,
+    /// Whatever must live as long as something serves this state (the
+    /// background tasks of an embedded latchkey, which stop when it is
+    /// dropped): every router made from the state holds a clone.
+    keepalive: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 impl AppState {
@@ -25,6 +29,14 @@ impl AppState {
             auth,
             http: Arc::new(http),
             metrics,
+            keepalive: None,
         }
+    }
+
+    /// Keeps `guard` alive for as long as this state (or any router made
+    /// from it) is.
+    pub fn keep_alive(mut self, guard: Arc<dyn std::any::Any + Send + Sync>) -> Self {
+        self.keepalive = Some(guard);
+        self
     }
 }

@@ -167,11 +167,9 @@ async fn server(strategy: AuthStrategy, dir: &TempDir) -> Server {
     auth.register(USERNAME, PASSWORD).await.expect("register");
     auth.register(VISITOR, PASSWORD).await.expect("register");
     let app = |family| {
-        let http = HttpConfig {
-            trusted_proxies: trusted(),
-            forwarded_header: family,
-            ..HttpConfig::default()
-        };
+        let mut http = HttpConfig::default();
+        http.trusted_proxies = trusted();
+        http.forwarded_header = family;
         latchkey_http::app(AppState::new(auth.clone(), http, None))
     };
     let xff = app(ForwardedHeader::XForwardedFor);

@@ -12,8 +12,7 @@
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use latchkey_core::{
-    feed::{self, RevocationFeed},
-    revocation::Revocation,
+    feed::{self, Message, RevocationFeed},
     service::AuthService,
 };
 use redis::{AsyncCommands, Client, aio::ConnectionManager};
@@ -64,8 +63,9 @@ impl RedisFeed {
         let mut conn = self.client.get_multiplexed_async_connection().await?;
         let now = feed::score(OffsetDateTime::now_utc());
         let missed: Vec<String> = conn.zrangebyscore(&self.set, now, "+inf").await?;
-        for payload in missed.iter().filter_map(|p| feed::decode(p)) {
-            service.apply_remote(payload);
+        // Caught up, not heard of as published: applied without a lag.
+        for message in missed.iter().filter_map(|p| feed::decode(p)) {
+            service.apply_remote(message.revocation);
         }
         if let Err(e) = service.sync_revocations().await {
             tracing::warn!(error = %e, "revocation resync failed");
@@ -79,7 +79,7 @@ impl RedisFeed {
                 .as_deref()
                 .and_then(feed::decode)
             {
-                Some(revocation) => service.apply_remote(revocation),
+                Some(message) => service.apply_from_feed(self.name(), message),
                 None => tracing::warn!("ignored a malformed revocation message"),
             }
         }
@@ -93,13 +93,13 @@ impl RevocationFeed for RedisFeed {
         "redis"
     }
 
-    async fn publish(&self, revocation: Revocation) -> Result<(), String> {
+    async fn publish(&self, message: Message) -> Result<(), String> {
         let mut conn = self.publisher().await.map_err(|e| e.to_string())?;
-        let payload = feed::encode(&revocation);
+        let payload = feed::encode(&message);
         let now = feed::score(OffsetDateTime::now_utc());
         redis::pipe()
             .atomic()
-            .zadd(&self.set, &payload, feed::score(revocation.until))
+            .zadd(&self.set, &payload, feed::score(message.revocation.until))
             .ignore()
             .zrembyscore(&self.set, "-inf", now)
             .ignore()

@@ -3,8 +3,7 @@
 
 use async_trait::async_trait;
 use latchkey_core::{
-    feed::{self, RevocationFeed},
-    revocation::Revocation,
+    feed::{self, Message, RevocationFeed},
     service::AuthService,
 };
 use sqlx::{PgPool, postgres::PgListener};
@@ -35,7 +34,7 @@ impl PgFeed {
         // silently reconnecting (and missing what came meanwhile).
         while let Some(notification) = listener.try_recv().await? {
             match feed::decode(notification.payload()) {
-                Some(revocation) => service.apply_remote(revocation),
+                Some(message) => service.apply_from_feed(self.name(), message),
                 None => tracing::warn!("ignored a malformed revocation notification"),
             }
         }
@@ -49,10 +48,10 @@ impl RevocationFeed for PgFeed {
         "postgres"
     }
 
-    async fn publish(&self, revocation: Revocation) -> Result<(), String> {
+    async fn publish(&self, message: Message) -> Result<(), String> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
-            .bind(feed::encode(&revocation))
+            .bind(feed::encode(&message))
             .execute(&self.pool)
             .await
             .map(|_| ())

@@ -68,6 +68,38 @@ pub(crate) struct ServeArgs {
     /// Comma-separated CIDRs whose X-Forwarded-* headers are believed.
     #[arg(long, env = "LATCHKEY_TRUSTED_PROXIES", value_name = "CIDR,…")]
     pub(crate) trusted_proxies: Option<String>,
+    /// Log lines to stderr as pretty or json.
+    #[arg(long, env = "LATCHKEY_LOG_FORMAT", value_name = "FORMAT")]
+    pub(crate) log_format: Option<String>,
+}
+
+impl ServeArgs {
+    /// The flags' environment variables alone, as clap would read them when
+    /// no flag is given: how an embedding app, which has no command line of
+    /// latchkey's, gets the same layering.
+    pub(crate) fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| match std::env::var(name) {
+            Ok(v) => Ok(Some(v)),
+            Err(std::env::VarError::NotPresent) => Ok(None),
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(anyhow::anyhow!("{name} is not valid UTF-8"))
+            }
+        };
+        Ok(Self {
+            store: StoreArgs {
+                config: None,
+                database: var("LATCHKEY_DATABASE")?,
+            },
+            bind: var("LATCHKEY_BIND")?,
+            redis: var("LATCHKEY_REDIS")?,
+            strategy: var("LATCHKEY_STRATEGY")?,
+            access_ttl: var("LATCHKEY_ACCESS_TTL")?,
+            session_ttl: var("LATCHKEY_SESSION_TTL")?,
+            cookie_secure: var("LATCHKEY_COOKIE_SECURE")?,
+            trusted_proxies: var("LATCHKEY_TRUSTED_PROXIES")?,
+            log_format: var("LATCHKEY_LOG_FORMAT")?,
+        })
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,9 +150,31 @@ pub(crate) enum ConfigCommand {
     Check(ServeArgs),
 }
 
+/// What the binary runs: parse, run the command on a fresh runtime, and
+/// report a failure as one line.
+pub(crate) fn main() -> ExitCode {
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(code) => return code,
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
+    };
+    match runtime.block_on(crate::cmd::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!("latchkey: error: {}", crate::error::one_line(e));
+    ExitCode::FAILURE
+}
+
 /// Parses the command line. Help and version go to stdout as usual; a
 /// usage error becomes one line on stderr.
-pub(crate) fn parse() -> Result<Cli, ExitCode> {
+fn parse() -> Result<Cli, ExitCode> {
     Cli::try_parse().map_err(|e| {
         if e.use_stderr() {
             let text = e.to_string();

@@ -1,4 +1,4 @@
-//! Settings, layered as the contract says: flag > environment > file >
+//! Config, layered as the contract says: flag > environment > file >
 //! default. clap already resolves flag > env (`LATCHKEY_<FLAG>`); settings
 //! without a flag read `LATCHKEY_<KEY>` here. The file is TOML with the
 //! same names (`_` for `-`), and an unknown key is an error.
@@ -18,7 +18,10 @@ use latchkey_core::{
 use latchkey_http::{CookieSecure, ForwardedHeader};
 use serde::Deserialize;
 
-use crate::cli::{ServeArgs, StoreArgs};
+use crate::{
+    Error,
+    cli::{ServeArgs, StoreArgs},
+};
 
 /// The default database: a file in the working directory, created on first
 /// start.
@@ -60,13 +63,26 @@ struct FileConfig {
     on_user_agent_change: Option<String>,
     on_ip_change: Option<String>,
     event_retention: Option<String>,
+    base_path: Option<String>,
 }
 
 /// How log lines are written to stderr.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LogFormat {
+pub enum LogFormat {
+    /// One human-readable line per event (colours on a terminal).
     Pretty,
+    /// One JSON object per line, for log collectors.
     Json,
+}
+
+impl LogFormat {
+    /// The configuration spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pretty => "pretty",
+            Self::Json => "json",
+        }
+    }
 }
 
 impl FromStr for LogFormat {
@@ -80,34 +96,70 @@ impl FromStr for LogFormat {
     }
 }
 
-/// Everything `serve` needs, validated.
-#[derive(Debug, Clone)]
-pub(crate) struct Settings {
-    pub(crate) bind: SocketAddr,
-    pub(crate) database: String,
-    pub(crate) redis: Option<String>,
-    pub(crate) strategy: Strategy,
-    pub(crate) access_ttl: HumanDuration,
-    pub(crate) session_ttl: HumanDuration,
-    pub(crate) cookie_secure: CookieSecure,
-    pub(crate) trusted_proxies: Vec<IpNet>,
-    pub(crate) request_timeout: HumanDuration,
-    pub(crate) header_read_timeout: HumanDuration,
-    pub(crate) body_limit: usize,
-    pub(crate) hash_limits: HashLimits,
-    pub(crate) log_format: LogFormat,
-    pub(crate) jwt_algorithm: KeyAlgorithm,
-    pub(crate) jwt_issuer: String,
-    pub(crate) clock_leeway: HumanDuration,
-    pub(crate) session_cache_ttl: HumanDuration,
-    pub(crate) key_poll_interval: HumanDuration,
-    pub(crate) refresh_grace: HumanDuration,
-    pub(crate) database_pool_size: u32,
-    pub(crate) redis_namespace: String,
-    pub(crate) rate_limits: RateLimits,
-    pub(crate) forwarded_header: ForwardedHeader,
-    pub(crate) anomaly: AnomalyPolicy,
-    pub(crate) event_retention: HumanDuration,
+/// Every setting of a latchkey server, validated. The binary resolves it
+/// from flags, the environment and a file; an embedding app loads it with
+/// [`Config::load`] or [`Config::from_toml`] and may then adjust fields
+/// (it is `#[non_exhaustive]`: new settings are not a breaking change).
+///
+/// Secrets it may hold (passwords in the database or Redis URL) are never
+/// printed: its `Display` (what `latchkey config check` prints) redacts
+/// them, and so does its `Debug`.
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// Address `serve` listens on (unused when embedded: the app binds).
+    pub bind: SocketAddr,
+    /// `sqlite://PATH?mode=rwc` or `postgres://…`; migrated at start.
+    pub database: String,
+    /// Redis URL carrying revocations and rate-limit counters between nodes.
+    pub redis: Option<String>,
+    /// How sessions are kept: `session`, `stateful-jwt`, `access-refresh`, `auto-refresh`.
+    pub strategy: Strategy,
+    /// Access-token lifetime of the JWT strategies.
+    pub access_ttl: HumanDuration,
+    /// Absolute session lifetime.
+    pub session_ttl: HumanDuration,
+    /// When cookies are `Secure` (and `__Host-`).
+    pub cookie_secure: CookieSecure,
+    /// Peers whose forwarded headers are believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// Longest a request may take (then `503`).
+    pub request_timeout: HumanDuration,
+    /// Longest a client may take to send its headers.
+    pub header_read_timeout: HumanDuration,
+    /// Largest request body, in bytes.
+    pub body_limit: usize,
+    /// Argon2 hashes computed at once, and waiting.
+    pub hash_limits: HashLimits,
+    /// How `serve` writes its log (an embedding app sets up its own).
+    pub log_format: LogFormat,
+    /// Algorithm of new signing keys.
+    pub jwt_algorithm: KeyAlgorithm,
+    /// `iss` and `aud` of tokens.
+    pub jwt_issuer: String,
+    /// Clock skew tolerated on token times.
+    pub clock_leeway: HumanDuration,
+    /// How long `session` and `stateful-jwt` reuse a session record.
+    pub session_cache_ttl: HumanDuration,
+    /// How often signing keys are re-read (to pick up `keys rotate`).
+    pub key_poll_interval: HumanDuration,
+    /// How long a spent refresh token still gets the same successor.
+    pub refresh_grace: HumanDuration,
+    /// PostgreSQL connections per process.
+    pub database_pool_size: u32,
+    /// Prefix of every Redis key and channel.
+    pub redis_namespace: String,
+    /// Quotas per limited class (`None`: off).
+    pub rate_limits: RateLimits,
+    /// Which forwarding headers trusted proxies set.
+    pub forwarded_header: ForwardedHeader,
+    /// What a changed user agent or IP does to a session.
+    pub anomaly: AnomalyPolicy,
+    /// How long security events are kept.
+    pub event_retention: HumanDuration,
+    /// Where latchkey's routes are mounted: `""` (the root) or a prefix
+    /// such as `/id` for an app that serves its own routes beside them.
+    pub base_path: String,
 }
 
 fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
@@ -116,14 +168,22 @@ fn read_file(path: Option<&Path>) -> anyhow::Result<FileConfig> {
     };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config file {}", path.display()))?;
-    toml::from_str(&text).map_err(|e| {
+    parse_file(&text, &format!("config file {}", path.display()))
+}
+
+fn parse_file(text: &str, what: &str) -> anyhow::Result<FileConfig> {
+    toml::from_str(text).map_err(|e| {
         let why = e.message().to_owned();
-        anyhow::anyhow!("invalid config file {}: {why}", path.display())
+        anyhow::anyhow!("invalid {what}: {why}")
     })
 }
 
-/// A setting that has no flag: `LATCHKEY_<KEY>` beats the file.
-fn env_or(key: &str, file: Option<String>) -> anyhow::Result<Option<String>> {
+/// A setting that has no flag: `LATCHKEY_<KEY>` beats the file (when the
+/// environment is read at all).
+fn env_or(read_env: bool, key: &str, file: Option<String>) -> anyhow::Result<Option<String>> {
+    if !read_env {
+        return Ok(file);
+    }
     let var = format!("LATCHKEY_{}", key.to_uppercase());
     match std::env::var(&var) {
         Ok(v) => Ok(Some(v)),
@@ -164,11 +224,12 @@ const RATE_LIMIT_KEYS: [(LimitClass, &str); 5] = [
 /// Each class's quota from `LATCHKEY_<KEY>`, the file, or the default;
 /// `off` turns a class off.
 fn rate_limits<const N: usize>(
+    read_env: bool,
     classes: [(LimitClass, &str, Option<String>); N],
 ) -> anyhow::Result<RateLimits> {
     let mut limits = RateLimits::default();
     for (class, key, file) in classes {
-        if let Some(text) = env_or(key, file)? {
+        if let Some(text) = env_or(read_env, key, file)? {
             let quota = if text.trim() == "off" {
                 None
             } else {
@@ -193,10 +254,51 @@ pub(crate) fn database_url(args: &StoreArgs) -> anyhow::Result<String> {
         .unwrap_or_else(|| DEFAULT_DATABASE.to_owned()))
 }
 
-impl Settings {
-    /// Resolves and validates every setting of `serve`.
+impl Config {
+    /// Resolves and validates every setting of `serve`: flags (and their
+    /// environment variables, which clap reads), the environment, the file.
     pub(crate) fn resolve(args: &ServeArgs) -> anyhow::Result<Self> {
         let file = read_file(args.store.config.as_deref())?;
+        Self::assemble(args, file, true)
+    }
+
+    /// The settings in the TOML file at `path` (if any), overridden by the
+    /// `LATCHKEY_*` environment variables: what `latchkey serve` would use
+    /// without flags.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for an unreadable file, an unknown key or an
+    /// invalid value, naming the setting.
+    pub fn load(path: Option<&Path>) -> Result<Self, Error> {
+        let args = ServeArgs::from_env().map_err(Error::config)?;
+        let file = read_file(path).map_err(Error::config)?;
+        Self::assemble(&args, file, true).map_err(Error::config)
+    }
+
+    /// The settings in `toml` (the config file's format; `""` gives every
+    /// default), without looking at the environment: for tests and for apps
+    /// that keep their configuration elsewhere.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for invalid TOML, an unknown key or an invalid
+    /// value, naming the setting.
+    ///
+    /// # Example
+    /// ```
+    /// let config = latchkey::Config::from_toml(r#"
+    ///     strategy = "access-refresh"
+    ///     access_ttl = "2m"
+    /// "#)?;
+    /// assert_eq!(config.strategy.as_str(), "access-refresh");
+    /// assert_eq!(config.session_ttl.to_string(), "30d");
+    /// # Ok::<(), latchkey::Error>(())
+    /// ```
+    pub fn from_toml(toml: &str) -> Result<Self, Error> {
+        let file = parse_file(toml, "TOML").map_err(Error::config)?;
+        Self::assemble(&ServeArgs::default(), file, false).map_err(Error::config)
+    }
+
+    fn assemble(args: &ServeArgs, file: FileConfig, read_env: bool) -> anyhow::Result<Self> {
         let database = args
             .store
             .database
@@ -225,6 +327,7 @@ impl Settings {
             max_in_flight: parse(
                 "password_hash_concurrency",
                 env_or(
+                    read_env,
                     "password_hash_concurrency",
                     file.password_hash_concurrency.map(|n| n.to_string()),
                 )?,
@@ -233,6 +336,7 @@ impl Settings {
             max_waiting: parse(
                 "password_hash_queue",
                 env_or(
+                    read_env,
                     "password_hash_queue",
                     file.password_hash_queue.map(|n| n.to_string()),
                 )?,
@@ -244,7 +348,11 @@ impl Settings {
         }
         let body_limit: usize = parse(
             "body_limit",
-            env_or("body_limit", file.body_limit.map(|n| n.to_string()))?,
+            env_or(
+                read_env,
+                "body_limit",
+                file.body_limit.map(|n| n.to_string()),
+            )?,
             "16384",
         )?;
         if body_limit < 1024 {
@@ -252,12 +360,12 @@ impl Settings {
         }
         let event_retention: HumanDuration = parse(
             "event_retention",
-            env_or("event_retention", file.event_retention.clone())?,
+            env_or(read_env, "event_retention", file.event_retention.clone())?,
             "90d",
         )?;
         let header_read_timeout: HumanDuration = parse(
             "header_read_timeout",
-            env_or("header_read_timeout", file.header_read_timeout)?,
+            env_or(read_env, "header_read_timeout", file.header_read_timeout)?,
             "10s",
         )?;
         if header_read_timeout.as_std().is_zero() {
@@ -266,6 +374,8 @@ impl Settings {
         if event_retention.as_time() < time::Duration::hours(1) {
             bail!("invalid event_retention {event_retention}: must be at least 1h");
         }
+        let base_path = env_or(read_env, "base_path", file.base_path)?.unwrap_or_default();
+        latchkey_http::config::validate_base_path(&base_path).map_err(anyhow::Error::msg)?;
         let redis = args.redis.clone().or(file.redis);
         if let Some(url) = redis
             .as_ref()
@@ -299,7 +409,7 @@ impl Settings {
             trusted_proxies,
             request_timeout: parse(
                 "request_timeout",
-                env_or("request_timeout", file.request_timeout)?,
+                env_or(read_env, "request_timeout", file.request_timeout)?,
                 "30s",
             )?,
             header_read_timeout,
@@ -307,91 +417,96 @@ impl Settings {
             hash_limits,
             log_format: parse(
                 "log_format",
-                env_or("log_format", file.log_format)?,
+                args.log_format.clone().or(file.log_format),
                 "pretty",
             )?,
             jwt_algorithm: parse(
                 "jwt_algorithm",
-                env_or("jwt_algorithm", file.jwt_algorithm)?,
+                env_or(read_env, "jwt_algorithm", file.jwt_algorithm)?,
                 "EdDSA",
             )?,
-            jwt_issuer: env_or("jwt_issuer", file.jwt_issuer)?
+            jwt_issuer: env_or(read_env, "jwt_issuer", file.jwt_issuer)?
                 .unwrap_or_else(|| "latchkey".to_owned()),
             clock_leeway: parse(
                 "clock_leeway",
-                env_or("clock_leeway", file.clock_leeway)?,
+                env_or(read_env, "clock_leeway", file.clock_leeway)?,
                 "5s",
             )?,
             session_cache_ttl: parse(
                 "session_cache_ttl",
-                env_or("session_cache_ttl", file.session_cache_ttl)?,
+                env_or(read_env, "session_cache_ttl", file.session_cache_ttl)?,
                 "30s",
             )?,
             key_poll_interval: parse(
                 "key_poll_interval",
-                env_or("key_poll_interval", file.key_poll_interval)?,
+                env_or(read_env, "key_poll_interval", file.key_poll_interval)?,
                 "10s",
             )?,
             refresh_grace: parse(
                 "refresh_grace",
-                env_or("refresh_grace", file.refresh_grace)?,
+                env_or(read_env, "refresh_grace", file.refresh_grace)?,
                 "10s",
             )?,
             database_pool_size: parse(
                 "database_pool_size",
                 env_or(
+                    read_env,
                     "database_pool_size",
                     file.database_pool_size.map(|n| n.to_string()),
                 )?,
                 "10",
             )?,
-            redis_namespace: env_or("redis_namespace", file.redis_namespace)?
+            redis_namespace: env_or(read_env, "redis_namespace", file.redis_namespace)?
                 .unwrap_or_else(|| "latchkey".to_owned()),
-            rate_limits: rate_limits([
-                (
-                    LimitClass::LoginIp,
-                    "rate_limit_login_per_ip",
-                    file.rate_limit_login_per_ip,
-                ),
-                (
-                    LimitClass::LoginUserIp,
-                    "rate_limit_login_per_user_ip",
-                    file.rate_limit_login_per_user_ip,
-                ),
-                (
-                    LimitClass::LoginUser,
-                    "rate_limit_login_per_user",
-                    file.rate_limit_login_per_user,
-                ),
-                (
-                    LimitClass::RegisterIp,
-                    "rate_limit_register_per_ip",
-                    file.rate_limit_register_per_ip,
-                ),
-                (
-                    LimitClass::RefreshIp,
-                    "rate_limit_refresh_per_ip",
-                    file.rate_limit_refresh_per_ip,
-                ),
-            ])?,
+            rate_limits: rate_limits(
+                read_env,
+                [
+                    (
+                        LimitClass::LoginIp,
+                        "rate_limit_login_per_ip",
+                        file.rate_limit_login_per_ip,
+                    ),
+                    (
+                        LimitClass::LoginUserIp,
+                        "rate_limit_login_per_user_ip",
+                        file.rate_limit_login_per_user_ip,
+                    ),
+                    (
+                        LimitClass::LoginUser,
+                        "rate_limit_login_per_user",
+                        file.rate_limit_login_per_user,
+                    ),
+                    (
+                        LimitClass::RegisterIp,
+                        "rate_limit_register_per_ip",
+                        file.rate_limit_register_per_ip,
+                    ),
+                    (
+                        LimitClass::RefreshIp,
+                        "rate_limit_refresh_per_ip",
+                        file.rate_limit_refresh_per_ip,
+                    ),
+                ],
+            )?,
             forwarded_header: parse(
                 "forwarded_header",
-                env_or("forwarded_header", file.forwarded_header)?,
+                env_or(read_env, "forwarded_header", file.forwarded_header)?,
                 ForwardedHeader::default().as_str(),
             )?,
             anomaly: AnomalyPolicy {
                 on_user_agent_change: parse(
                     "on_user_agent_change",
-                    env_or("on_user_agent_change", file.on_user_agent_change)?,
+                    env_or(read_env, "on_user_agent_change", file.on_user_agent_change)?,
                     AnomalyPolicy::default().on_user_agent_change.as_str(),
                 )?,
                 on_ip_change: parse(
                     "on_ip_change",
-                    env_or("on_ip_change", file.on_ip_change)?,
+                    env_or(read_env, "on_ip_change", file.on_ip_change)?,
                     AnomalyPolicy::default().on_ip_change.as_str(),
                 )?,
             },
             event_retention,
+            base_path,
         })
     }
 
@@ -419,21 +534,55 @@ impl Settings {
     }
 }
 
-/// The database URL with any password hidden, for messages.
+/// A database or Redis URL with its secrets hidden, for messages and
+/// `config check`: the password of the user part, and query parameters
+/// that carry one (PostgreSQL accepts `?password=`).
 pub(crate) fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (head, query) = match url.split_once('?') {
+        Some((head, query)) => (head, Some(query)),
+        None => (url, None),
+    };
+    let mut shown = match (head.find("://"), head.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
+            let userinfo = &head[scheme_end + 3..at];
             match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
-                None => url.to_owned(),
+                Some((user, _)) => format!("{}{user}:***{}", &head[..scheme_end + 3], &head[at..]),
+                None => head.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => head.to_owned(),
+    };
+    if let Some(query) = query {
+        let pairs: Vec<String> = query
+            .split('&')
+            .map(|pair| match pair.split_once('=') {
+                Some((key, _)) if is_secret_parameter(key) => format!("{key}=***"),
+                _ => pair.to_owned(),
+            })
+            .collect();
+        shown.push('?');
+        shown.push_str(&pairs.join("&"));
+    }
+    shown
+}
+
+fn is_secret_parameter(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["password", "secret", "token"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+impl fmt::Debug for Config {
+    /// The `Display` form on one line: a `{:?}` in an app's log must not
+    /// print a database password either.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shown = self.to_string();
+        write!(f, "Config {{ {} }}", shown.trim_end().replace('\n', ", "))
     }
 }
 
-impl fmt::Display for Settings {
+impl fmt::Display for Config {
     /// The effective settings as a TOML file would write them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let proxies = self
@@ -481,11 +630,8 @@ impl fmt::Display for Settings {
             self.hash_limits.max_in_flight
         )?;
         writeln!(f, "password_hash_queue = {}", self.hash_limits.max_waiting)?;
-        let log = match self.log_format {
-            LogFormat::Pretty => "pretty",
-            LogFormat::Json => "json",
-        };
-        writeln!(f, "log_format = {log:?}")?;
+        writeln!(f, "log_format = {:?}", self.log_format.as_str())?;
+        writeln!(f, "base_path = {:?}", self.base_path)?;
         writeln!(f, "jwt_algorithm = {:?}", self.jwt_algorithm.as_str())?;
         writeln!(f, "jwt_issuer = {:?}", self.jwt_issuer)?;
         writeln!(f, "clock_leeway = {:?}", self.clock_leeway.to_string())?;
@@ -527,6 +673,41 @@ mod tests {
             redact_url("sqlite://latchkey.db?mode=rwc"),
             "sqlite://latchkey.db?mode=rwc"
         );
+        assert_eq!(
+            redact_url("postgres://db/auth?user=app&password=s3cret&sslmode=require"),
+            "postgres://db/auth?user=app&password=***&sslmode=require"
+        );
+        assert_eq!(
+            redact_url("redis://:hunter2@cache:6379/"),
+            "redis://:***@cache:6379/"
+        );
+        assert_eq!(
+            redact_url("postgres://u:p@h/d?sslpassword=x&a=b@c"),
+            "postgres://u:***@h/d?sslpassword=***&a=b@c"
+        );
+    }
+
+    #[test]
+    fn toml_text_gives_a_config_without_the_environment() {
+        let config = Config::from_toml("strategy = \"auto-refresh\"\nbase_path = \"/id\"").unwrap();
+        assert_eq!(config.strategy.as_str(), "auto-refresh");
+        assert_eq!(config.base_path, "/id");
+        assert_eq!(config.session_ttl.to_string(), "30d");
+        let mut config = config;
+        config.database = "postgres://app:s3cret@db/auth".to_owned();
+        let debug = format!("{config:?}");
+        assert!(
+            debug.contains("app:***@db") && !debug.contains("s3cret"),
+            "{debug}"
+        );
+        for bad in [
+            "base_path = \"id\"",
+            "base_path = \"/id/\"",
+            "base_path = \"/a/../b\"",
+            "nope = 1",
+        ] {
+            assert!(Config::from_toml(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,12 +1,5 @@
-//! The `latchkey` binary: parse the command line, run the command, turn any
-//! failure into one line on stderr and a non-zero exit.
+//! The `latchkey` binary; everything it does is in the library.
 #![forbid(unsafe_code)]
-
-mod cli;
-mod cmd;
-mod config;
-mod telemetry;
-mod wiring;
 
 use std::process::ExitCode;
 
@@ -17,28 +10,5 @@ use std::process::ExitCode;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = match cli::parse() {
-        Ok(cli) => cli,
-        Err(code) => return code,
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
-    };
-    match runtime.block_on(cmd::run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
-    }
-}
-
-/// One line: the error and its causes, joined.
-fn fail(e: &anyhow::Error) -> ExitCode {
-    let line = e
-        .chain()
-        .map(ToString::to_string)
-        .collect::<Vec<_>>()
-        .join(": ")
-        .replace('\n', " ");
-    eprintln!("latchkey: error: {line}");
-    ExitCode::FAILURE
+    latchkey::run_command_line()
 }

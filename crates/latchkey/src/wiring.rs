@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::{
     cli::StoreArgs,
-    config::{Settings, redact_url},
+    config::{Config, redact_url},
 };
 use anyhow::{Context, bail};
 use latchkey_core::{
@@ -58,7 +58,7 @@ pub(crate) async fn open(url: &str, pool_size: u32) -> anyhow::Result<Opened> {
 /// async executor.
 pub(crate) async fn auth_service(
     store: Arc<dyn Store>,
-    settings: &Settings,
+    settings: &Config,
 ) -> anyhow::Result<AuthService> {
     let limits = settings.hash_limits;
     let hasher = tokio::task::spawn_blocking(move || PasswordHasher::new(limits))
@@ -86,7 +86,7 @@ pub(crate) async fn auth_service(
 
 /// The service for an admin command.
 pub(crate) async fn admin_service(args: &StoreArgs) -> anyhow::Result<AuthService> {
-    let settings = Settings::for_admin(args)?;
+    let settings = Config::for_admin(args)?;
     let store = open_store(&settings.database, settings.database_pool_size).await?;
     auth_service(store, &settings).await
 }
@@ -103,7 +103,7 @@ pub(crate) struct Fleet {
 /// otherwise the database's own feed (PostgreSQL `LISTEN/NOTIFY`) carries
 /// revocations and each node counts for itself; a SQLite node is alone.
 pub(crate) fn fleet(
-    settings: &Settings,
+    settings: &Config,
     database_feed: Option<Arc<dyn RevocationFeed>>,
 ) -> anyhow::Result<Fleet> {
     let namespace = &settings.redis_namespace;

@@ -355,8 +355,10 @@ impl AuthService {
     ) -> Result<std::sync::Arc<VerifiedToken>, crate::token::TokenError> {
         let key = sha256_of(credential);
         if let Some(verified) = self.inner.verified.get(&key) {
+            self.inner.metrics.token_cache.hit();
             return Ok(verified);
         }
+        self.inner.metrics.token_cache.miss();
         let claims = self.ring().verify(credential)?;
         let binding = self.binding_of_claims(&claims).ok();
         let caller = Caller::from_claims(&claims, ClientContext::default());
@@ -438,6 +440,12 @@ impl AuthService {
             .await?;
         self.deny(&[session.id]);
         if revoked {
+            self.inner.metrics.reuse();
+            metrics::counter!(
+                "latchkey_revocations_total",
+                "reason" => RevocationReason::TokenReuse.as_str()
+            )
+            .increment(1);
             self.log_event(
                 SecurityEvent::new(
                     session.user_id,
@@ -464,11 +472,15 @@ impl AuthService {
     /// `session`: the record of the session whose credential hashes to
     /// `hash`, from the caches while they are fresh.
     async fn record_by_token(&self, hash: TokenHash) -> Result<(Session, Username), AuthError> {
+        // No binding of the record outlives the `if let`: it would be kept
+        // in, and copied with, every request's future.
         if let Some(id) = self.inner.session_tokens.get(&hash)
             && let Some(hit) = self.inner.records.get(&id)
         {
+            self.inner.metrics.session_cache.hit();
             return Ok(hit);
         }
+        self.inner.metrics.session_cache.miss();
         let found = self
             .store()
             .session_by_token(&hash)
@@ -482,8 +494,10 @@ impl AuthService {
     /// The session record, from the cache while it is fresh.
     async fn record(&self, id: SessionId) -> Result<(Session, Username), AuthError> {
         if let Some(hit) = self.inner.records.get(&id) {
+            self.inner.metrics.session_cache.hit();
             return Ok(hit);
         }
+        self.inner.metrics.session_cache.miss();
         let found = self
             .store()
             .session_by_id(id)

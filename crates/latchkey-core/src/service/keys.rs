@@ -98,9 +98,20 @@ impl AuthService {
     }
 
     /// Drops deny-list entries whose tokens have all expired; returns how
-    /// many remain.
+    /// many remain. Also brings the gauges of the deny-list's and the
+    /// caches' sizes up to date (a server calls this every few seconds).
     pub fn prune_revocations(&self) -> usize {
-        self.inner.deny.prune(self.now())
+        let left = self.inner.deny.prune(self.now());
+        let metrics = &self.inner.metrics;
+        // Exact: the list is bounded by one token lifetime's revocations.
+        metrics.deny_list.set(left as f64);
+        metrics
+            .session_cache
+            .entries(self.inner.records.entry_count());
+        metrics
+            .token_cache
+            .entries(self.inner.verified.entry_count());
+        left
     }
 
     /// `latchkey keys rotate`: a new key of the current signer's algorithm
@@ -161,12 +172,21 @@ impl AuthService {
             .revocations_seen
             .write()
             .unwrap_or_else(PoisonError::into_inner) = since;
-        self.sync_revocations().await.map(|_| ())
+        // Not news, however old: what a node starting up must know.
+        self.apply_store_revocations(false).await.map(|_| ())
     }
 
     /// Applies revocations written to the store since the last call (by
     /// this process, the CLI or another node); returns how many were new.
+    /// For each new one, how long after its store write it was applied
+    /// here is recorded in `latchkey_revocation_feed_lag_seconds{feed="poll"}`:
+    /// revocations no feed carried (the CLI's, or with no feed at all), or
+    /// that the poll heard of first.
     pub async fn sync_revocations(&self) -> Result<usize, AuthError> {
+        self.apply_store_revocations(true).await
+    }
+
+    async fn apply_store_revocations(&self, observe: bool) -> Result<usize, AuthError> {
         let since = *self
             .inner
             .revocations_seen
@@ -180,17 +200,21 @@ impl AuthService {
             .revocations_since(since - Duration::seconds(5))
             .await?;
         let bound = self.token_lifetime_bound();
+        let now = self.now();
         let mut newest = since;
         let mut fresh = 0;
         for (session, at) in revoked {
             self.inner.records.invalidate(&session);
-            if !self.inner.deny.is_revoked(session, self.now()) {
+            let until = at + bound;
+            if !self.inner.deny.is_revoked(session, now) {
                 fresh += 1;
+                // One re-read by the overlap after its tokens all expired
+                // is not late: it no longer matters.
+                if observe && now < until {
+                    self.inner.metrics.lag("poll", at, now);
+                }
             }
-            self.inner.deny.apply(Revocation {
-                session,
-                until: at + bound,
-            });
+            self.inner.deny.apply(Revocation { session, until });
             newest = newest.max(at);
         }
         *self

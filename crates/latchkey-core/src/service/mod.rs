@@ -8,9 +8,11 @@
 //! - `refresh`: `access-refresh` token rotation and reuse detection.
 //! - `keys`: the signing key ring and the revocations the node follows.
 //! - `security`: the session binding, anomaly policies and the security log.
+//! - `instruments`: the service's metric handles.
 
 mod accounts;
 mod credentials;
+mod instruments;
 mod keys;
 mod refresh;
 mod security;
@@ -57,6 +59,10 @@ struct VerifiedToken {
 }
 
 /// latchkey's use cases over a store. Cheap to clone.
+///
+/// Its metrics (cache lookups, revocation lag, anomalies) are handles taken
+/// from the `metrics` recorder installed when it [starts](Self::start):
+/// install the recorder first, or they record nothing.
 #[derive(Debug, Clone)]
 pub struct AuthService {
     inner: Arc<Inner>,
@@ -106,9 +112,12 @@ struct Inner {
     /// Agent bindings by user-agent string: parsing one costs far more
     /// than the rest of a JWT check, and a node sees few distinct agents.
     agents: Cache<String, AgentBinding>,
-    /// Anomalies already logged on this node, by session, kind and the new
-    /// value, so a moved phone is one event, not one per request.
+    /// Anomalies already seen on this node (counted, and logged under
+    /// `log`), by session, kind and the new value, so a moved phone is one
+    /// event, not one per request.
     anomalies_logged: Cache<(SessionId, AnomalyKind, String), ()>,
+    /// Metric handles, taken once: the per-request path only adds to them.
+    metrics: instruments::ServiceMetrics,
 }
 
 impl AuthService {
@@ -169,6 +178,7 @@ impl AuthService {
                     .max_capacity(100_000)
                     .time_to_live(std::time::Duration::from_secs(3600))
                     .build(),
+                metrics: instruments::ServiceMetrics::new(),
             }),
         };
         service.ensure_signing_key().await?;
@@ -200,7 +210,10 @@ impl AuthService {
     /// Connects the node to a shared revocation feed. Until the feed reports
     /// itself up, requests check the store for revocations.
     pub fn attach_feed(&self, feed: Arc<dyn RevocationFeed>) {
-        let _ = self.inner.feed.set(feed);
+        let name = feed.name();
+        if self.inner.feed.set(feed).is_ok() {
+            self.inner.metrics.attach_feed(name);
+        }
     }
 
     /// The feed, if any: its name and whether it is connected.

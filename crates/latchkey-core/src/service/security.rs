@@ -141,8 +141,9 @@ impl AuthService {
                     .detail(format!("{detail}; {outcome}"))
             };
             match action {
-                AnomalyAction::Allow => {}
-                AnomalyAction::Log => {
+                AnomalyAction::Allow | AnomalyAction::Log => {
+                    // Counted, and logged, once per session, kind and new
+                    // value on this node: a moved phone is one anomaly.
                     let first = self
                         .inner
                         .anomalies_logged
@@ -150,7 +151,10 @@ impl AuthService {
                         .or_insert(())
                         .is_fresh();
                     if first {
-                        self.log_event(event("allowed by policy")).await;
+                        self.inner.metrics.anomaly(kind, action);
+                        if action == AnomalyAction::Log {
+                            self.log_event(event("allowed by policy")).await;
+                        }
                     }
                 }
                 AnomalyAction::Revoke => {
@@ -162,6 +166,7 @@ impl AuthService {
                         .revoke_session(user, session, self.now(), RevocationReason::Anomaly)
                         .await?;
                     if revoked {
+                        self.inner.metrics.anomaly(kind, action);
                         metrics::counter!("latchkey_revocations_total", "reason" => "anomaly")
                             .increment(1);
                         self.log_event(event("session revoked")).await;

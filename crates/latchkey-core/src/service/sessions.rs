@@ -3,6 +3,7 @@
 use super::{AuthService, Caller};
 use crate::{
     error::AuthError,
+    feed::Message,
     ids::SessionId,
     revocation::Revocation,
     session::{RevocationReason, Session},
@@ -112,6 +113,11 @@ impl AuthService {
             .store()
             .revoke_user_sessions(user.id, None, self.now(), RevocationReason::Admin)
             .await?;
+        metrics::counter!(
+            "latchkey_revocations_total",
+            "reason" => RevocationReason::Admin.as_str()
+        )
+        .increment(ended.len() as u64);
         self.deny(&ended);
         self.record_revocations(user.id, &ended, RevocationReason::Admin, None, None)
             .await;
@@ -157,7 +163,8 @@ impl AuthService {
     /// Puts revoked sessions on the deny-list and out of the record cache,
     /// and tells the other nodes through the feed.
     pub(super) fn deny(&self, sessions: &[SessionId]) {
-        let until = self.now() + self.token_lifetime_bound();
+        let now = self.now();
+        let until = now + self.token_lifetime_bound();
         for id in sessions {
             let revocation = Revocation {
                 session: *id,
@@ -165,9 +172,15 @@ impl AuthService {
             };
             self.apply_remote(revocation);
             if let Some(feed) = self.inner.feed.get().cloned() {
+                // Stamped now: the other nodes' lag includes the wait for
+                // a connection to publish on.
+                let message = Message {
+                    revocation,
+                    published_at: Some(now),
+                };
                 // The store has it already; the feed only makes it fast.
                 tokio::spawn(async move {
-                    if let Err(e) = feed.publish(revocation).await {
+                    if let Err(e) = feed.publish(message).await {
                         tracing::warn!(feed = feed.name(), error = %e, "could not publish a revocation");
                     }
                 });
@@ -179,5 +192,19 @@ impl AuthService {
     pub fn apply_remote(&self, revocation: Revocation) {
         self.inner.records.invalidate(&revocation.session);
         self.inner.deny.apply(revocation);
+    }
+
+    /// Applies a revocation the feed named `feed` delivered as it was
+    /// published. If it is news here (not made here, nor already read from
+    /// the store), how long it took from its publication to now is
+    /// recorded in `latchkey_revocation_feed_lag_seconds{feed}`.
+    pub fn apply_from_feed(&self, feed: &'static str, message: Message) {
+        let revocation = message.revocation;
+        let now = self.now();
+        let news = !self.inner.deny.is_revoked(revocation.session, now);
+        self.apply_remote(revocation);
+        if let (true, Some(published)) = (news, message.published_at) {
+            self.inner.metrics.lag(feed, published, now);
+        }
     }
 }

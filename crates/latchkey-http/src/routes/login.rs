@@ -9,30 +9,99 @@ use axum::{
 use axum_extra::extract::CookieJar;
 use latchkey_core::{AuthError, ratelimit::LimitClass, session::ClientKind, user::Username};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use utoipa::{
+    ToSchema,
+    openapi::{ObjectBuilder, Type, schema::SchemaType},
+};
 
+use super::openapi::{
+    Conflict, CsrfFailed, InvalidRequest, RateLimited, Unauthenticated, Unavailable,
+};
 use crate::{
-    client::ClientInfo, csrf, error::ApiError, issue, json::AppJson, state::AppState,
+    client::ClientInfo,
+    csrf,
+    error::ApiError,
+    issue::{self, LoginResponse},
+    json::AppJson,
+    state::AppState,
     transport::CookiePolicy,
 };
 
-#[derive(Deserialize)]
-pub(crate) struct Credentials {
+/// A new account.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"username": "alice", "password": "correct horse battery staple"}))]
+pub(crate) struct Registration {
+    /// 1 to 64 characters once trimmed and put in Unicode NFC, no white
+    /// space or control characters inside; unique after full case folding.
+    #[schema(min_length = 1)]
     username: String,
+    /// 8 to 1024 characters, no composition rules.
+    #[schema(min_length = 8, max_length = 1024)]
     password: String,
+}
+
+/// A login.
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"username": "alice", "password": "correct horse battery staple", "client": "mobile"}))]
+pub(crate) struct Credentials {
+    /// The username, as registered (compared after normalization).
+    username: String,
+    /// The password (at most 1024 characters).
+    #[schema(max_length = 1024)]
+    password: String,
+    /// `web` or `mobile`.
+    #[schema(schema_with = client_kind)]
     client: Option<String>,
 }
 
-#[derive(Serialize)]
+/// The schema of [`Credentials::client`].
+fn client_kind() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some([json!("web"), json!("mobile"), Value::Null]))
+        .default(Some(json!("web")))
+        .description(Some(
+            "`web` (the default, also for `null`): cookies and a CSRF token; \
+             `mobile`: a bearer token in the body.",
+        ))
+}
+
+/// The account made.
+#[derive(Serialize, ToSchema)]
 struct Registered {
+    /// The user's id.
     id: String,
+    /// The username as stored (trimmed, NFC).
     username: String,
 }
 
+/// Create an account.
+///
+/// Rate limited per address (20/min). Checks the `Origin` (login CSRF)
+/// but needs no credential. A taken name is `409`, the one answer that
+/// tells whether a username exists.
+#[utoipa::path(
+    post,
+    path = "/auth/register",
+    operation_id = "register",
+    tag = "auth",
+    request_body = Registration,
+    responses(
+        (status = 201, description = "The account exists.", body = Registered),
+        (status = 400, response = InvalidRequest),
+        (status = 403, response = CsrfFailed),
+        (status = 409, response = Conflict),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ),
+    security(()),
+)]
 pub(crate) async fn register(
     State(state): State<AppState>,
     client: ClientInfo,
     headers: axum::http::HeaderMap,
-    AppJson(body): AppJson<Credentials>,
+    AppJson(body): AppJson<Registration>,
 ) -> Result<Response, ApiError> {
     csrf::check_origin(&headers, client.host.as_deref())?;
     let ip = client.rate_key();
@@ -49,8 +118,33 @@ pub(crate) async fn register(
     Ok((StatusCode::CREATED, Json(created)).into_response())
 }
 
-/// `POST /auth/login`. A new session every time: a credential the client
-/// already holds is never adopted, so a planted session id is useless.
+/// Log in.
+///
+/// A new session every time: a credential the client already holds is
+/// never adopted, so a planted session id is useless. Browsers get the
+/// session cookie (and in `access-refresh` the refresh cookie) and the
+/// CSRF token; apps get a bearer token (and a refresh token). Rate limited
+/// per address, per username and address, and per username, before any
+/// lookup; a wrong password and an unknown name are the same `401`.
+#[utoipa::path(
+    post,
+    path = "/auth/login",
+    operation_id = "login",
+    tag = "auth",
+    request_body = Credentials,
+    responses(
+        (status = 200, description = "Signed in: a web or a mobile login.", body = LoginResponse,
+            headers(("Set-Cookie" = String, description = "Web logins: the session cookie \
+                (`HttpOnly; SameSite=Lax; Path=/`), and in `access-refresh` the refresh \
+                cookie (`HttpOnly; SameSite=Strict; Path=/auth/refresh`)."))),
+        (status = 400, response = InvalidRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = CsrfFailed),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ),
+    security(()),
+)]
 pub(crate) async fn login(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -84,7 +178,7 @@ pub(crate) async fn login(
     metrics::counter!("latchkey_logins_total", "client" => kind.as_str(), "result" => outcome)
         .increment(1);
     let login = result?;
-    let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
+    let cookies = CookiePolicy::for_request(&state.http, client.tls);
     Ok(issue::respond(&login, kind, cookies, jar, state.auth.now()))
 }
 

@@ -3,14 +3,19 @@
 use axum::{Json, extract::State};
 use latchkey_core::session::ClientKind;
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::sessions::SessionView;
+use super::{openapi::Unauthenticated, sessions::SessionView};
 use crate::{error::ApiError, extract::Authenticated, state::AppState};
 
-#[derive(Serialize)]
+/// Who is calling.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct Me {
+    /// The user's id.
     pub(crate) user_id: String,
+    /// The username.
     pub(crate) username: String,
+    /// The session of the request.
     pub(crate) session_id: String,
 }
 
@@ -24,24 +29,52 @@ impl From<&Authenticated> for Me {
     }
 }
 
+/// Who is calling.
+#[utoipa::path(
+    get,
+    path = "/auth/me",
+    operation_id = "me",
+    tag = "sessions",
+    responses(
+        (status = 200, description = "The caller.", body = Me),
+        (status = 401, response = Unauthenticated),
+    ),
+    security(("bearer" = []), ("session_cookie" = [])),
+)]
 pub(crate) async fn me(auth: Authenticated) -> Json<Me> {
     Json(Me::from(&auth))
 }
 
 /// The current session: its list entry, its owner, and for browsers the
 /// CSRF token.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub(crate) struct CurrentSession {
     #[serde(flatten)]
     session: SessionView,
+    /// The user's id.
     user_id: String,
+    /// The username.
     username: String,
     /// Only for browser sessions: apps send no CSRF token.
     #[serde(skip_serializing_if = "Option::is_none")]
     csrf_token: Option<String>,
 }
 
-/// `GET /auth/session`: how a reloaded page gets its CSRF token back.
+/// The current session.
+///
+/// Its list entry, its owner, and for browser sessions the CSRF token:
+/// how a reloaded page gets it back.
+#[utoipa::path(
+    get,
+    path = "/auth/session",
+    operation_id = "current_session",
+    tag = "sessions",
+    responses(
+        (status = 200, description = "The current session.", body = CurrentSession),
+        (status = 401, response = Unauthenticated),
+    ),
+    security(("bearer" = []), ("session_cookie" = [])),
+)]
 pub(crate) async fn session(
     State(state): State<AppState>,
     auth: Authenticated,

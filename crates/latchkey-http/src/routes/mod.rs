@@ -5,50 +5,66 @@ mod health;
 mod jwks;
 mod login;
 mod me;
+mod openapi;
 mod pages;
 mod password;
 mod refresh;
 mod sessions;
 mod verify;
 
-use axum::{
-    Router,
-    routing::{delete, get, post},
-};
+use axum::{Extension, Router, routing::get};
+use utoipa::OpenApi;
+use utoipa_axum::{router::OpenApiRouter, router::UtoipaMethodRouterExt, routes};
 
 use crate::{error::ApiError, state::AppState};
 
-/// Every route of the contract this build serves.
-pub(crate) fn router() -> Router<AppState> {
+/// Every route of the contract this build serves, under `base` (`""`, or
+/// a mount prefix such as `/id`).
+pub(crate) fn router(base: &str) -> Router<AppState> {
+    let document = openapi::Document::default();
+    let (routes, api) = contract_routes(&document).split_for_parts();
+    document.set(api, base);
+    if base.is_empty() {
+        return routes;
+    }
+    // Nested, `/` becomes `/id`; the sign-in page is also at `/id/`, the
+    // address its relative links are written for (and the one the
+    // document's `/` names, under its server `/id`).
     Router::new()
-        .route("/auth/register", post(login::register))
-        .route("/auth/login", post(login::login))
-        .route(
-            "/auth/refresh",
-            post(refresh::refresh).get(refresh::csrf_for_refresh),
-        )
-        .route("/auth/logout", post(sessions::logout))
-        .route("/auth/logout-all", post(sessions::logout_all))
-        .route("/auth/me", get(me::me))
-        .route("/auth/session", get(me::session))
-        .route("/auth/sessions", get(sessions::list))
-        .route("/auth/sessions/{id}", delete(sessions::revoke))
-        .route("/auth/password", post(password::change))
-        .route("/auth/events", get(events::list))
-        .route("/auth/verify", get(verify::verify))
-        .route("/.well-known/jwks.json", get(jwks::jwks))
-        .route("/", get(pages::index))
-        .route("/account", get(pages::account))
-        .route("/latchkey.js", get(pages::client_library))
-        .route("/assets/login.js", get(pages::login_script))
-        .route("/assets/account.js", get(pages::account_script))
-        .route("/assets/app.css", get(pages::stylesheet))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .fallback(not_found)
+        .nest(base, routes)
+        .route(&format!("{base}/"), get(pages::index))
 }
 
-async fn not_found() -> ApiError {
+/// The contract's routes, at the paths it names, and their description;
+/// `document` is where `GET /openapi.json` finds the rendered one.
+fn contract_routes(document: &openapi::Document) -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(login::register))
+        .routes(routes!(login::login))
+        .routes(routes!(refresh::refresh, refresh::csrf_for_refresh))
+        .routes(routes!(sessions::logout))
+        .routes(routes!(sessions::logout_all))
+        .routes(routes!(me::me))
+        .routes(routes!(me::session))
+        .routes(routes!(sessions::list))
+        .routes(routes!(sessions::revoke))
+        .routes(routes!(password::change))
+        .routes(routes!(events::list))
+        .routes(routes!(verify::verify))
+        .routes(routes!(jwks::jwks))
+        .routes(routes!(pages::index))
+        .routes(routes!(pages::account))
+        .routes(routes!(pages::client_library))
+        .routes(routes!(pages::login_script))
+        .routes(routes!(pages::account_script))
+        .routes(routes!(pages::stylesheet))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(openapi::document).layer(Extension(document.clone())))
+}
+
+/// The contract's `404`, for every path no route serves.
+pub(crate) async fn not_found() -> ApiError {
     ApiError::not_found()
 }

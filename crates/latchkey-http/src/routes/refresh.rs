@@ -11,18 +11,59 @@ use axum::{
 use axum_extra::extract::CookieJar;
 use latchkey_core::{AuthError, ratelimit::LimitClass, session::ClientKind, strategy::Strategy};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use super::openapi::{
+    CsrfFailed, InvalidRequest, NotFound, RateLimited, Unauthenticated, Unavailable,
+};
 use crate::{
-    client::ClientInfo, csrf, error::ApiError, issue, state::AppState, transport::CookiePolicy,
+    client::ClientInfo,
+    csrf,
+    error::ApiError,
+    issue::{self, LoginResponse},
+    state::AppState,
+    transport::CookiePolicy,
 };
 
-#[derive(Deserialize)]
-struct RefreshBody {
+/// An app's refresh.
+#[derive(Deserialize, ToSchema)]
+pub(crate) struct RefreshBody {
+    /// The `refresh_token` of the login or of the last refresh.
     refresh_token: String,
 }
 
-/// Apps send `{refresh_token}`; browsers send nothing but their refresh
-/// cookie (scoped to this path) and the CSRF header.
+/// Spend a refresh token (`access-refresh` only).
+///
+/// Apps send `{refresh_token}` and get a new access token and refresh
+/// token, like a mobile login; browsers send an empty body with their
+/// refresh cookie (scoped to this path) and `X-CSRF-Token`, and get new
+/// cookies, like a web login. A refresh token spent before is refused;
+/// presenting it after the grace period revokes the whole session
+/// (`401 session_revoked`). `404` in the other strategies. Rate limited
+/// per address.
+#[utoipa::path(
+    post,
+    path = "/auth/refresh",
+    operation_id = "refresh",
+    tag = "auth",
+    // A `ref`, not `Option<RefreshBody>`: the body is optional, but when
+    // there is one it is the object, never `null`.
+    request_body(content = ref("#/components/schemas/RefreshBody"),
+        description = "Apps: `{refresh_token}`. Browsers: no body."),
+    responses(
+        (status = 200, description = "A new pair, shaped like the client's login answer.",
+            body = LoginResponse,
+            headers(("Set-Cookie" = String, description = "Browsers: the new session and \
+                refresh cookies."))),
+        (status = 400, response = InvalidRequest),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = CsrfFailed),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ),
+    security((), ("refresh_cookie" = [], "csrf_token" = [])),
+)]
 pub(crate) async fn refresh(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -38,7 +79,7 @@ pub(crate) async fn refresh(
         .auth
         .check_rates(&[(LimitClass::RefreshIp, &ip)])
         .await?;
-    let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
+    let cookies = CookiePolicy::for_request(&state.http, client.tls);
     let (token, kind) = if body.is_empty() {
         let token = cookies
             .refresh_from(&headers)
@@ -74,20 +115,40 @@ pub(crate) async fn refresh(
     Ok(issue::respond(&login, kind, cookies, jar, state.auth.now()))
 }
 
-#[derive(Serialize)]
+/// The CSRF token for a browser's refresh.
+#[derive(Serialize, ToSchema)]
 pub(crate) struct RefreshCsrf {
+    /// Send as `X-CSRF-Token` with `POST /auth/refresh`.
     csrf_token: String,
 }
 
-/// `GET /auth/refresh` (`access-refresh`, browsers): the CSRF token of the
-/// session the refresh cookie belongs to, without spending anything.
+/// Get the CSRF token for a refresh (`access-refresh`, browsers).
+///
+/// The CSRF token of the session the refresh cookie belongs to, without
+/// spending anything. A latchkey extension of the contract.
 ///
 /// A page reloaded after its access cookie expired has lost the token from
 /// memory and cannot read it from `/auth/session` (which needs a live
 /// access token), yet `POST /auth/refresh` requires it like every unsafe
 /// cookie request. Only the refresh cookie authenticates this: it is
 /// `SameSite=Strict` and sent to this path alone, and without CORS headers
-/// no other site's page can read the answer.
+/// no other site's page can read the answer. `404` in the other
+/// strategies.
+#[utoipa::path(
+    get,
+    path = "/auth/refresh",
+    operation_id = "refresh_csrf",
+    tag = "auth",
+    responses(
+        (status = 200, description = "The session's CSRF token.", body = RefreshCsrf),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = CsrfFailed),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable),
+    ),
+    security(("refresh_cookie" = [])),
+)]
 pub(crate) async fn csrf_for_refresh(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -102,7 +163,7 @@ pub(crate) async fn csrf_for_refresh(
         .check_rates(&[(LimitClass::RefreshIp, &ip)])
         .await?;
     csrf::check_origin(&headers, client.host.as_deref())?;
-    let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
+    let cookies = CookiePolicy::for_request(&state.http, client.tls);
     let token = cookies
         .refresh_from(&headers)
         .ok_or_else(ApiError::unauthenticated)?;

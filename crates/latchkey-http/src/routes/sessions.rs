@@ -14,28 +14,57 @@ use latchkey_core::{
 };
 use serde::Serialize;
 use time::OffsetDateTime;
+use utoipa::{
+    ToSchema,
+    openapi::{ObjectBuilder, Type},
+};
 
+use super::openapi::{CsrfFailed, NotFound, Unauthenticated};
 use crate::{error::ApiError, extract::Authenticated, state::AppState};
 
 /// A session as its owner sees it, in the list and as "the current one".
 /// `ip`, `user_agent` and `device` are where it was last seen (what a user
 /// looking for a lost phone needs); `login_*` where it started.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Session)]
 pub(crate) struct SessionView {
+    /// The session's id: what `DELETE /auth/sessions/{id}` takes.
     id: String,
+    /// `web` (cookie) or `mobile` (bearer).
+    #[schema(schema_with = client_kind)]
     client: ClientKind,
+    /// When it signed in.
     #[serde(with = "time::serde::rfc3339")]
     created_at: OffsetDateTime,
+    /// When it was last seen (written at most once a minute).
     #[serde(with = "time::serde::rfc3339")]
     last_seen_at: OffsetDateTime,
+    /// When it ends (absolute lifetime from login).
     #[serde(with = "time::serde::rfc3339")]
     expires_at: OffsetDateTime,
+    /// The address it was last seen from.
+    #[schema(required = true)]
     ip: Option<String>,
+    /// The user agent it was last seen with.
+    #[schema(required = true)]
     user_agent: Option<String>,
+    /// A label for people, such as `Firefox on Linux`.
     device: String,
+    /// The address it signed in from.
+    #[schema(required = true)]
     login_ip: Option<String>,
+    /// The user agent it signed in with.
+    #[schema(required = true)]
     login_user_agent: Option<String>,
+    /// Whether this is the session of the request.
     current: bool,
+}
+
+/// The schema of [`SessionView::client`].
+fn client_kind() -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(["web", "mobile"]))
 }
 
 impl SessionView {
@@ -57,6 +86,20 @@ impl SessionView {
     }
 }
 
+/// List the caller's sessions.
+///
+/// The caller's live sessions, newest first.
+#[utoipa::path(
+    get,
+    path = "/auth/sessions",
+    operation_id = "list_sessions",
+    tag = "sessions",
+    responses(
+        (status = 200, description = "The caller's live sessions.", body = Vec<SessionView>),
+        (status = 401, response = Unauthenticated),
+    ),
+    security(("bearer" = []), ("session_cookie" = [])),
+)]
 pub(crate) async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -71,8 +114,27 @@ pub(crate) async fn list(
     ))
 }
 
-/// `DELETE /auth/sessions/{id}`. An id that is malformed, unknown, ended,
-/// or someone else's is the same 404.
+/// End one of the caller's sessions.
+///
+/// Its credential is refused from then on. An id that is malformed,
+/// unknown, ended, or someone else's is the same `404`. Ending the current
+/// session clears a browser's cookies, as logout does.
+#[utoipa::path(
+    delete,
+    path = "/auth/sessions/{id}",
+    operation_id = "revoke_session",
+    tag = "sessions",
+    params(("id" = String, Path, description = "A session id from `GET /auth/sessions`.")),
+    responses(
+        (status = 204, description = "The session is ended.",
+            headers(("Set-Cookie" = String, description = "When the current browser \
+                session ended: its cookies, cleared."))),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = CsrfFailed),
+        (status = 404, response = NotFound),
+    ),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+)]
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -92,6 +154,22 @@ pub(crate) async fn revoke(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// Sign out.
+///
+/// Ends the current session; a browser's cookies are cleared.
+#[utoipa::path(
+    post,
+    path = "/auth/logout",
+    operation_id = "logout",
+    tag = "sessions",
+    responses(
+        (status = 204, description = "Signed out.",
+            headers(("Set-Cookie" = String, description = "Browsers: the cookies, cleared."))),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = CsrfFailed),
+    ),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+)]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     auth: Authenticated,
@@ -102,6 +180,22 @@ pub(crate) async fn logout(
     Ok(ended(&auth, jar))
 }
 
+/// Sign out everywhere.
+///
+/// Ends every session of the caller, this one included.
+#[utoipa::path(
+    post,
+    path = "/auth/logout-all",
+    operation_id = "logout_all",
+    tag = "sessions",
+    responses(
+        (status = 204, description = "Every session is ended.",
+            headers(("Set-Cookie" = String, description = "Browsers: the cookies, cleared."))),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = CsrfFailed),
+    ),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+)]
 pub(crate) async fn logout_all(
     State(state): State<AppState>,
     auth: Authenticated,

@@ -8,7 +8,15 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::me::Me;
+use utoipa::{
+    ToResponse, ToSchema,
+    openapi::{self, ContentBuilder, RefOr, ResponseBuilder, schema::Ref},
+};
+
+use super::{
+    me::Me,
+    openapi::{CsrfFailed, Unauthenticated, required_header},
+};
 use crate::{csrf::is_safe, error::ApiError, extract::authenticate, state::AppState};
 
 /// The method of the request being guarded, as proxies report it
@@ -31,8 +39,54 @@ fn guarded_method(headers: &HeaderMap) -> Method {
     Method::GET
 }
 
-/// `GET /auth/verify`: 200 with the identity headers, or the contract's 401.
-/// Cookie requests guarding an unsafe method need the CSRF token too.
+/// The answer to a request that passes: the caller, in the body and in the
+/// headers a proxy forwards.
+pub(crate) enum Verified {}
+
+impl<'r> ToResponse<'r> for Verified {
+    fn response() -> (&'r str, RefOr<openapi::Response>) {
+        let response = ResponseBuilder::new()
+            .description("The credential is live: forward the request with these headers.")
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name(Me::name())))
+                    .build(),
+            )
+            .header("X-Auth-User-Id", required_header("The user's id."))
+            .header("X-Auth-Username", required_header("The username."))
+            .header("X-Auth-Session-Id", required_header("The session's id."));
+        ("Verified", response.build().into())
+    }
+}
+
+/// Forward authentication.
+///
+/// For reverse proxies (nginx `auth_request`, Traefik `ForwardAuth`, Caddy
+/// `forward_auth`): `200` with the caller in `X-Auth-*` headers, or the
+/// contract's `401`. Cookie requests guarding an unsafe method need the
+/// CSRF token too; the guarded method comes from `X-Original-Method` or
+/// `X-Forwarded-Method` (an unsafe or unreadable one counts as unsafe;
+/// neither counts as GET). In `auto-refresh` a renewal rides on the
+/// answer (`X-Refreshed-Token` or `Set-Cookie`) for the proxy to pass on.
+#[utoipa::path(
+    get,
+    path = "/auth/verify",
+    operation_id = "verify",
+    tag = "forward-auth",
+    params(
+        ("X-Original-Method" = Option<String>, Header,
+            description = "The guarded request's method (nginx)."),
+        ("X-Forwarded-Method" = Option<String>, Header,
+            description = "The guarded request's method (Traefik, Caddy)."),
+    ),
+    responses(
+        (status = 200, response = inline(Verified)),
+        (status = 401, response = Unauthenticated),
+        (status = 403, response = CsrfFailed),
+    ),
+    security(("bearer" = []), ("session_cookie" = []), ("session_cookie" = [], "csrf_token" = [])),
+)]
 pub(crate) async fn verify(
     State(state): State<AppState>,
     request: Request,

@@ -1,12 +1,20 @@
 //! `latchkey config check`.
 
-use crate::{cli::ServeArgs, config::Settings};
+use std::io::Write;
 
-/// Validates like `serve` would and prints the effective settings, with any
-/// password in the database URL hidden.
+use crate::{cli::ServeArgs, config::Config};
+
+/// Validates like `serve` would and prints the effective settings, with
+/// every secret redacted. A reader that stops early (`| head`) is not an
+/// error.
 pub(crate) fn check(args: &ServeArgs) -> anyhow::Result<()> {
-    let settings = Settings::resolve(args)?;
-    println!("# configuration is valid; effective settings:");
-    println!("{settings}");
-    Ok(())
+    let config = Config::resolve(args)?;
+    let mut out = std::io::stdout().lock();
+    let written = writeln!(out, "# configuration is valid; effective settings:")
+        .and_then(|()| writeln!(out, "{config}"))
+        .and_then(|()| out.flush());
+    match written {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }

@@ -255,3 +255,40 @@ fn serve_refuses_to_start_half_configured() {
     let err = text(&out.stderr);
     assert!(err.lines().any(|l| l.contains("cannot listen on")), "{err}");
 }
+
+/// `config check` prints what the server would use, and no secret: not the
+/// password of a database or Redis URL, not one passed as a query
+/// parameter.
+#[test]
+fn config_check_redacts_every_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("latchkey.toml");
+    std::fs::write(
+        &file,
+        "database = \"postgres://app:db-pw-1@db:5432/auth?sslmode=require&password=db-pw-2\"\n\
+         redis = \"redis://:redis-pw@cache:6379/\"\nbase_path = \"/id\"\n",
+    )
+    .unwrap();
+    let out = check(
+        dir.path(),
+        &["--config", file.to_str().unwrap(), "--log-format", "json"],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let shown = text(&out.stdout) + &text(&out.stderr);
+    for secret in ["db-pw-1", "db-pw-2", "redis-pw"] {
+        assert!(!shown.contains(secret), "{secret} shown: {shown}");
+    }
+    for line in [
+        "database = \"postgres://app:***@db:5432/auth?sslmode=require&password=***\"",
+        "redis = \"redis://:***@cache:6379/\"",
+        "base_path = \"/id\"",
+        "log_format = \"json\"",
+    ] {
+        assert!(shown.contains(line), "{shown} lacks {line}");
+    }
+    let out = check(dir.path(), &["--log-format", "yaml"], &[]);
+    assert_one_line_error(&out, "invalid log_format \"yaml\"");
+    let out = check(dir.path(), &[], &[("LATCHKEY_BASE_PATH", "/id/")]);
+    assert_one_line_error(&out, "invalid base_path \"/id/\"");
+}

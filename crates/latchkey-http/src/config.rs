@@ -1,6 +1,6 @@
 //! What the HTTP edge needs to know about how it is deployed.
 
-use std::{str::FromStr, sync::Arc, time::Duration};
+use std::{str::FromStr, time::Duration};
 
 use ipnet::IpNet;
 
@@ -101,7 +101,7 @@ pub struct HttpConfig {
     pub base_path: String,
     /// The refresh cookie's `Path`, derived from `base_path` by
     /// [`HttpConfig::with_base_path`].
-    pub(crate) refresh_path: Arc<str>,
+    pub(crate) refresh_path: String,
 }
 
 impl HttpConfig {
@@ -113,7 +113,7 @@ impl HttpConfig {
     pub fn with_base_path(mut self, base_path: &str) -> Result<Self, String> {
         validate_base_path(base_path)?;
         self.base_path = base_path.to_owned();
-        self.refresh_path = format!("{base_path}{REFRESH_PATH}").into();
+        self.refresh_path = format!("{base_path}{REFRESH_PATH}");
         Ok(self)
     }
 
@@ -160,7 +160,7 @@ impl Default for HttpConfig {
             body_limit: 16 * 1024,
             header_read_timeout: Duration::from_secs(10),
             base_path: String::new(),
-            refresh_path: REFRESH_PATH.into(),
+            refresh_path: REFRESH_PATH.to_owned(),
         }
     }
 }

@@ -44,9 +44,9 @@ pub(crate) async fn authenticate(
     method: &Method,
 ) -> Result<Authenticated, ApiError> {
     let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
-    let cookies = CookiePolicy::for_request(&state.http, client.tls);
+    let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
     let presented =
-        transport::presented(&parts.headers, &cookies).ok_or_else(ApiError::unauthenticated)?;
+        transport::presented(&parts.headers, cookies).ok_or_else(ApiError::unauthenticated)?;
     let bearer = presented.transport == Transport::Bearer;
     // A browser attaches cookies to cross-site requests on its own; a
     // bearer header only ever comes from the client's own code.
@@ -76,7 +76,7 @@ pub(crate) async fn authenticate(
         slot.put(Renewal {
             credentials,
             transport: presented.transport,
-            cookies: cookies.clone(),
+            cookies,
             now: state.auth.now(),
         });
     }

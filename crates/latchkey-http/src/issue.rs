@@ -69,20 +69,24 @@ pub(crate) enum LoginResponse {
 }
 
 /// Adds the session cookie, and the refresh cookie if there is a refresh
-/// token (it lives until `session_ends`), to `jar`.
+/// token (it lives until `session_ends`, and goes only to `refresh_path`),
+/// to `jar`.
 pub(crate) fn set_cookies(
     jar: CookieJar,
     cookies: CookiePolicy,
     credentials: &Credentials,
     session_ends: OffsetDateTime,
     now: OffsetDateTime,
+    refresh_path: &str,
 ) -> CookieJar {
     let jar = jar.add(cookies.session_cookie(
         credentials.access.clone(),
         credentials.cookie_expires_at - now,
     ));
     match &credentials.refresh {
-        Some(refresh) => jar.add(cookies.refresh_cookie(refresh.clone(), session_ends - now)),
+        Some(refresh) => {
+            jar.add(cookies.refresh_cookie(refresh.clone(), session_ends - now, refresh_path))
+        }
         None => jar,
     }
 }
@@ -94,12 +98,20 @@ pub(crate) fn respond(
     cookies: CookiePolicy,
     jar: CookieJar,
     now: OffsetDateTime,
+    refresh_path: &str,
 ) -> Response {
     let session = &login.session;
     let credentials = &login.credentials;
     match kind {
         ClientKind::Web => {
-            let jar = set_cookies(jar, cookies, credentials, session.expires_at, now);
+            let jar = set_cookies(
+                jar,
+                cookies,
+                credentials,
+                session.expires_at,
+                now,
+                refresh_path,
+            );
             let body = LoginResponse::Web(WebLogin {
                 user_id: session.user_id.to_string(),
                 username: login.username.to_string(),

@@ -5,9 +5,7 @@ use axum::http::{HeaderMap, header};
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use time::Duration;
 
-use std::sync::Arc;
-
-use crate::config::{CookieSecure, HttpConfig};
+use crate::config::CookieSecure;
 
 /// Cookie name over plain HTTP.
 pub(crate) const SESSION_COOKIE: &str = "latchkey_session";
@@ -43,29 +41,24 @@ pub(crate) struct Presented {
 }
 
 /// The cookie policy for one request.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct CookiePolicy {
     pub(crate) secure: bool,
-    /// `Path` of the refresh cookie: the mount prefix and [`REFRESH_PATH`].
-    pub(crate) refresh_path: Arc<str>,
 }
 
 impl CookiePolicy {
-    pub(crate) fn for_request(http: &HttpConfig, tls: bool) -> Self {
-        let secure = match http.cookie_secure {
+    pub(crate) fn for_request(setting: CookieSecure, tls: bool) -> Self {
+        let secure = match setting {
             CookieSecure::Always => true,
             CookieSecure::Never => false,
             CookieSecure::Auto => tls,
         };
-        Self {
-            secure,
-            refresh_path: http.refresh_path.clone(),
-        }
+        Self { secure }
     }
 
     /// The one cookie name this request may use: a secure request does not
     /// accept the plain name, which anyone on the network path could set.
-    pub(crate) fn name(&self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         if self.secure {
             SECURE_SESSION_COOKIE
         } else {
@@ -74,7 +67,7 @@ impl CookiePolicy {
     }
 
     /// The session cookie carrying `value`, living `max_age`.
-    pub(crate) fn session_cookie(&self, value: String, max_age: Duration) -> Cookie<'static> {
+    pub(crate) fn session_cookie(self, value: String, max_age: Duration) -> Cookie<'static> {
         let max_age = whole_seconds_up(max_age);
         Cookie::build((self.name(), value))
             .http_only(true)
@@ -87,14 +80,14 @@ impl CookiePolicy {
 
     /// A cookie that makes the browser forget the session cookie: same name,
     /// path and attributes, empty, already expired.
-    pub(crate) fn cleared_cookie(&self) -> Cookie<'static> {
+    pub(crate) fn cleared_cookie(self) -> Cookie<'static> {
         let mut cookie = self.session_cookie(String::new(), Duration::ZERO);
         cookie.make_removal();
         cookie
     }
 
     /// The refresh cookie's name for this request.
-    pub(crate) fn refresh_name(&self) -> &'static str {
+    pub(crate) fn refresh_name(self) -> &'static str {
         if self.secure {
             SECURE_REFRESH_COOKIE
         } else {
@@ -102,27 +95,33 @@ impl CookiePolicy {
         }
     }
 
-    /// The `access-refresh` refresh cookie, sent only to `/auth/refresh`.
-    pub(crate) fn refresh_cookie(&self, value: String, max_age: Duration) -> Cookie<'static> {
+    /// The `access-refresh` refresh cookie, sent only to `path` (the mount
+    /// prefix and [`REFRESH_PATH`]).
+    pub(crate) fn refresh_cookie(
+        self,
+        value: String,
+        max_age: Duration,
+        path: &str,
+    ) -> Cookie<'static> {
         let max_age = whole_seconds_up(max_age);
         Cookie::build((self.refresh_name(), value))
             .http_only(true)
             .secure(self.secure)
             .same_site(SameSite::Strict)
-            .path(self.refresh_path.to_string())
+            .path(path.to_owned())
             .max_age(max_age)
             .build()
     }
 
     /// Forgets the refresh cookie.
-    pub(crate) fn cleared_refresh_cookie(&self) -> Cookie<'static> {
-        let mut cookie = self.refresh_cookie(String::new(), Duration::ZERO);
+    pub(crate) fn cleared_refresh_cookie(self, path: &str) -> Cookie<'static> {
+        let mut cookie = self.refresh_cookie(String::new(), Duration::ZERO, path);
         cookie.make_removal();
         cookie
     }
 
     /// The refresh token in this request's refresh cookie.
-    pub(crate) fn refresh_from(&self, headers: &HeaderMap) -> Option<String> {
+    pub(crate) fn refresh_from(self, headers: &HeaderMap) -> Option<String> {
         let value = cookie_value(headers, self.refresh_name())?;
         (!value.is_empty() && value.len() <= MAX_CREDENTIAL_LEN).then(|| value.to_owned())
     }
@@ -137,7 +136,7 @@ fn whole_seconds_up(d: Duration) -> Duration {
 /// Finds the request's credential. A bearer header wins over a cookie; a
 /// non-bearer `Authorization` (say, `Basic` for an upstream) is not ours and
 /// is ignored. Oversized or non-text values count as absent.
-pub(crate) fn presented(headers: &HeaderMap, cookies: &CookiePolicy) -> Option<Presented> {
+pub(crate) fn presented(headers: &HeaderMap, cookies: CookiePolicy) -> Option<Presented> {
     if let Some(token) = bearer_token(headers) {
         return Some(Presented {
             transport: Transport::Bearer,
@@ -202,13 +201,6 @@ mod tests {
 
     use super::*;
 
-    fn policy(secure: bool) -> CookiePolicy {
-        CookiePolicy {
-            secure,
-            refresh_path: REFRESH_PATH.into(),
-        }
-    }
-
     fn with(name: header::HeaderName, value: &'static [u8]) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(name, HeaderValue::from_bytes(value).unwrap());
@@ -218,7 +210,7 @@ mod tests {
     #[test]
     fn bearer_is_found_case_insensitively() {
         let h = with(header::AUTHORIZATION, b"bEaReR abc");
-        let p = presented(&h, &policy(false)).unwrap();
+        let p = presented(&h, CookiePolicy { secure: false }).unwrap();
         assert_eq!((p.transport, p.value.as_str()), (Transport::Bearer, "abc"));
     }
 
@@ -230,7 +222,7 @@ mod tests {
                 header::COOKIE,
                 HeaderValue::from_static("latchkey_session=abc"),
             );
-            let p = presented(&h, &policy(false)).unwrap();
+            let p = presented(&h, CookiePolicy { secure: false }).unwrap();
             assert_eq!(p.transport, Transport::Bearer);
             assert_eq!(p.value, "");
         }
@@ -239,38 +231,26 @@ mod tests {
     #[test]
     fn secure_requests_only_read_the_host_prefixed_cookie() {
         let h = with(header::COOKIE, b"latchkey_session=plain");
-        assert!(
-            presented(
-                &h,
-                &CookiePolicy {
-                    secure: true,
-                    refresh_path: REFRESH_PATH.into()
-                }
-            )
-            .is_none()
-        );
-        let p = presented(&h, &policy(false)).unwrap();
+        assert!(presented(&h, CookiePolicy { secure: true }).is_none());
+        let p = presented(&h, CookiePolicy { secure: false }).unwrap();
         assert_eq!(p.value, "plain");
         let h = with(header::COOKIE, b"__Host-latchkey_session=hosted");
         assert_eq!(
-            presented(
-                &h,
-                &CookiePolicy {
-                    secure: true,
-                    refresh_path: REFRESH_PATH.into()
-                }
-            )
-            .unwrap()
-            .value,
+            presented(&h, CookiePolicy { secure: true }).unwrap().value,
             "hosted"
         );
     }
 
     #[test]
     fn max_age_rounds_up_never_to_zero() {
-        let c = policy(false).session_cookie("v".into(), Duration::milliseconds(900));
+        let c =
+            CookiePolicy { secure: false }.session_cookie("v".into(), Duration::milliseconds(900));
         assert!(c.to_string().contains("Max-Age=1"), "{c}");
-        let r = policy(true).refresh_cookie("v".into(), Duration::seconds(60));
+        let r = CookiePolicy { secure: true }.refresh_cookie(
+            "v".into(),
+            Duration::seconds(60),
+            REFRESH_PATH,
+        );
         let text = r.to_string();
         assert!(text.starts_with("__Secure-latchkey_refresh=v"), "{text}");
         for part in [
@@ -286,7 +266,7 @@ mod tests {
 
     #[test]
     fn cookie_attributes() {
-        let c = policy(true).session_cookie("v".into(), Duration::days(1));
+        let c = CookiePolicy { secure: true }.session_cookie("v".into(), Duration::days(1));
         let text = c.to_string();
         for part in [
             "__Host-latchkey_session=v",
@@ -299,7 +279,7 @@ mod tests {
             assert!(text.contains(part), "{text} lacks {part}");
         }
         assert!(!text.contains("Domain"));
-        let cleared = policy(false).cleared_cookie().to_string();
+        let cleared = CookiePolicy { secure: false }.cleared_cookie().to_string();
         assert!(
             cleared.contains("Max-Age=0") && !cleared.contains("Secure"),
             "{cleared}"

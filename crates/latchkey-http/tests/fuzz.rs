@@ -19,12 +19,13 @@
 //! `{"error": <string>, "message": <string>}` as `application/json`.
 //! Run like the core targets; see `fuzz/README.md`.
 
+mod common;
 #[path = "../../../fuzz/harness.rs"]
 mod harness;
 
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr},
-    sync::{Arc, LazyLock},
+    sync::LazyLock,
 };
 
 use axum::{
@@ -35,17 +36,12 @@ use axum::{
 };
 use ipnet::IpNet;
 use latchkey_core::{
-    clock::SystemClock,
-    password::{HashLimits, HashParams, PasswordHasher},
     ratelimit::{LimitClass, Quota, RateLimits},
-    service::AuthService,
-    session::{SessionPolicy, USER_AGENT_MAX_BYTES},
-    store::Store,
+    session::USER_AGENT_MAX_BYTES,
     strategy::{Strategy as AuthStrategy, StrategyConfig},
     user::{Password, Username},
 };
 use latchkey_http::{AppState, ForwardedHeader, HttpConfig};
-use latchkey_store_sql::SqliteStore;
 use proptest::{prelude::*, sample::Index, test_runner::TestCaseResult};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -115,34 +111,13 @@ fn is_trusted(ip: IpAddr) -> bool {
 }
 
 async fn server(strategy: AuthStrategy, dir: &TempDir) -> Server {
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("fuzz.db").display());
-    let store = SqliteStore::connect(&url).await.expect("sqlite");
-    store.migrate().await.expect("migrate");
-    // The cheapest Argon2 there is: the properties are about parsing, and
-    // many of their cases log in.
-    let hasher = PasswordHasher::with_params(
-        HashParams::new(8, 1, 1, None).expect("params"),
-        HashLimits {
-            max_in_flight: 2,
-            max_waiting: 256,
-        },
-    )
-    .expect("hasher");
     let config = StrategyConfig {
         strategy,
         // Long enough for the longest documented run.
         access_ttl: time::Duration::days(1),
         ..StrategyConfig::default()
     };
-    let auth = AuthService::start(
-        Arc::new(store),
-        hasher,
-        Arc::new(SystemClock),
-        SessionPolicy::default(),
-        config,
-    )
-    .await
-    .expect("service");
+    let auth = common::service(dir, config).await;
     // Every limit on, so its code runs with every kind of client key, but
     // out of reach: the properties judge answers that must not be 429.
     let unreachable = Some(Quota {

@@ -5,11 +5,12 @@
 //! exactly the contract's routes; and no handler is registered outside the
 //! router that describes itself.
 
+mod common;
+
 use std::{
     collections::BTreeSet,
     net::{Ipv4Addr, SocketAddr},
     path::Path,
-    sync::Arc,
 };
 
 use axum::{
@@ -18,16 +19,8 @@ use axum::{
     extract::ConnectInfo,
     http::{Method, Request, StatusCode, header},
 };
-use latchkey_core::{
-    clock::SystemClock,
-    password::{HashLimits, HashParams, PasswordHasher},
-    service::AuthService,
-    session::SessionPolicy,
-    store::Store,
-    strategy::{Strategy, StrategyConfig},
-};
+use latchkey_core::strategy::{Strategy, StrategyConfig};
 use latchkey_http::{AppState, HttpConfig};
-use latchkey_store_sql::SqliteStore;
 use serde_json::Value;
 use tempfile::TempDir;
 use tower::ServiceExt;
@@ -76,30 +69,11 @@ const METHODS: [Method; 6] = [
 /// under `base`.
 async fn app(base: &str) -> (Router, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("api.db").display());
-    let store = SqliteStore::connect(&url).await.expect("sqlite");
-    store.migrate().await.expect("migrate");
-    let hasher = PasswordHasher::with_params(
-        HashParams::new(8, 1, 1, None).expect("params"),
-        HashLimits {
-            max_in_flight: 1,
-            max_waiting: 16,
-        },
-    )
-    .expect("hasher");
     let config = StrategyConfig {
         strategy: Strategy::AccessRefresh,
         ..StrategyConfig::default()
     };
-    let auth = AuthService::start(
-        Arc::new(store),
-        hasher,
-        Arc::new(SystemClock),
-        SessionPolicy::default(),
-        config,
-    )
-    .await
-    .expect("service");
+    let auth = common::service(&dir, config).await;
     let http = HttpConfig::default().with_base_path(base).expect("base");
     (latchkey_http::app(AppState::new(auth, http, None)), dir)
 }

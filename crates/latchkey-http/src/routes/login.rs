@@ -178,8 +178,15 @@ pub(crate) async fn login(
     metrics::counter!("latchkey_logins_total", "client" => kind.as_str(), "result" => outcome)
         .increment(1);
     let login = result?;
-    let cookies = CookiePolicy::for_request(&state.http, client.tls);
-    Ok(issue::respond(&login, kind, cookies, jar, state.auth.now()))
+    let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
+    Ok(issue::respond(
+        &login,
+        kind,
+        cookies,
+        jar,
+        state.auth.now(),
+        &state.http.refresh_path,
+    ))
 }
 
 /// Counts a password guess for `name` (a username key) from `client`

@@ -79,7 +79,7 @@ pub(crate) async fn refresh(
         .auth
         .check_rates(&[(LimitClass::RefreshIp, &ip)])
         .await?;
-    let cookies = CookiePolicy::for_request(&state.http, client.tls);
+    let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
     let (token, kind) = if body.is_empty() {
         let token = cookies
             .refresh_from(&headers)
@@ -112,7 +112,14 @@ pub(crate) async fn refresh(
     };
     metrics::counter!("latchkey_refreshes_total", "result" => outcome).increment(1);
     let login = result.map_err(|e| ApiError::from(e).for_bearer(kind == ClientKind::Mobile))?;
-    Ok(issue::respond(&login, kind, cookies, jar, state.auth.now()))
+    Ok(issue::respond(
+        &login,
+        kind,
+        cookies,
+        jar,
+        state.auth.now(),
+        &state.http.refresh_path,
+    ))
 }
 
 /// The CSRF token for a browser's refresh.
@@ -163,7 +170,7 @@ pub(crate) async fn csrf_for_refresh(
         .check_rates(&[(LimitClass::RefreshIp, &ip)])
         .await?;
     csrf::check_origin(&headers, client.host.as_deref())?;
-    let cookies = CookiePolicy::for_request(&state.http, client.tls);
+    let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
     let token = cookies
         .refresh_from(&headers)
         .ok_or_else(ApiError::unauthenticated)?;

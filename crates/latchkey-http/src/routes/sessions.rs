@@ -148,7 +148,7 @@ pub(crate) async fn revoke(
     state.auth.revoke_session(&auth.caller, id).await?;
     if id == auth.caller.session_id {
         count_revocations("logout", 1);
-        return Ok(ended(&auth, jar));
+        return Ok(ended(&auth, jar, &state.http.refresh_path));
     }
     count_revocations("user", 1);
     Ok(StatusCode::NO_CONTENT.into_response())
@@ -177,7 +177,7 @@ pub(crate) async fn logout(
 ) -> Result<Response, ApiError> {
     state.auth.logout(&auth.caller).await?;
     count_revocations("logout", 1);
-    Ok(ended(&auth, jar))
+    Ok(ended(&auth, jar, &state.http.refresh_path))
 }
 
 /// Sign out everywhere.
@@ -203,15 +203,15 @@ pub(crate) async fn logout_all(
 ) -> Result<Response, ApiError> {
     let n = state.auth.logout_all(&auth.caller).await?;
     count_revocations("logout_all", n);
-    Ok(ended(&auth, jar))
+    Ok(ended(&auth, jar, &state.http.refresh_path))
 }
 
 /// 204, and for a browser, the instruction to forget its cookies.
-fn ended(auth: &Authenticated, jar: CookieJar) -> Response {
+fn ended(auth: &Authenticated, jar: CookieJar, refresh_path: &str) -> Response {
     if auth.by_cookie() {
         let jar = jar
             .add(auth.cookies.cleared_cookie())
-            .add(auth.cookies.cleared_refresh_cookie());
+            .add(auth.cookies.cleared_refresh_cookie(refresh_path));
         (StatusCode::NO_CONTENT, jar).into_response()
     } else {
         StatusCode::NO_CONTENT.into_response()

@@ -19,13 +19,13 @@ fn trials() -> usize {
         .unwrap_or(10)
 }
 
-fn redis_url() -> String {
+pub fn redis_url() -> String {
     std::env::var("LATCHKEY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
 }
 
 /// PostgreSQL and Redis are both needed: skipped outside CI without them,
 /// a failure with `CI` set.
-fn fleet_services() -> bool {
+pub fn fleet_services() -> bool {
     if std::env::var_os("LATCHKEY_E2E_STRATEGY").is_some() {
         return false; // The fleet picks its own strategies: run once.
     }
@@ -37,10 +37,14 @@ fn fleet_services() -> bool {
     match (postgres, redis) {
         (Ok(()), true) => true,
         (pg, redis) if std::env::var_os("CI").is_some() => {
-            panic!("the fleet tests need PostgreSQL ({pg:?}) and Redis (up: {redis}) in CI")
+            panic!(
+                "the fleet and feed tests need PostgreSQL ({pg:?}) and Redis (up: {redis}) in CI"
+            )
         }
         (pg, redis) => {
-            eprintln!("skipped: fleet tests need PostgreSQL ({pg:?}) and Redis (up: {redis})");
+            eprintln!(
+                "skipped: the fleet and feed tests need PostgreSQL ({pg:?}) and Redis (up: {redis})"
+            );
             false
         }
     }
@@ -69,7 +73,7 @@ fn env_refs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str
 }
 
 /// Waits until `node` reports its feed connected.
-async fn feed_connected(node: &Server) {
+pub async fn feed_connected(node: &Server) {
     let started = Instant::now();
     loop {
         let r = Reply::from(http().get(node.url("/readyz")).send().await.unwrap()).await;

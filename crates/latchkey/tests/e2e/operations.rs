@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 
 use crate::{
     devices::{CHROME, PHONE, app_login, get_as},
+    fleet::{feed_connected, fleet_services, redis_url},
     support::*,
 };
 
@@ -378,51 +379,6 @@ async fn metrics_count_anomalies_refreshes_and_theft() {
 }
 
 // --- The revocation feeds' lag, between two nodes -----------------------------
-
-fn redis_url() -> String {
-    std::env::var("LATCHKEY_TEST_REDIS").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned())
-}
-
-/// PostgreSQL and Redis are both needed: skipped outside CI without them,
-/// a failure with `CI` set.
-fn fleet_services() -> bool {
-    if !once() {
-        return false;
-    }
-    let redis = std::process::Command::new("redis-cli")
-        .args(["-u", &redis_url(), "ping"])
-        .output()
-        .is_ok_and(|o| text(&o.stdout).trim() == "PONG");
-    let postgres = postgres_admin("SELECT 1".to_owned());
-    match (postgres, redis) {
-        (Ok(()), true) => true,
-        (pg, redis) if std::env::var_os("CI").is_some() => {
-            panic!("the feed-lag test needs PostgreSQL ({pg:?}) and Redis (up: {redis}) in CI")
-        }
-        (pg, redis) => {
-            eprintln!(
-                "skipped: the feed-lag test needs PostgreSQL ({pg:?}) and Redis (up: {redis})"
-            );
-            false
-        }
-    }
-}
-
-async fn feed_connected(node: &Server) {
-    let started = Instant::now();
-    loop {
-        let r = Reply::from(http().get(node.url("/readyz")).send().await.unwrap()).await;
-        if r.body["feed_connected"] == true {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "feed never connected: {}",
-            r.raw
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
 
 /// Revocations made on one node reach the other through the feed, which
 /// measures how late: every one is news to the other node exactly once

@@ -12,10 +12,11 @@ from another with wrk, and measures in interleaved rounds:
 then a login flood (several times the Argon2 capacity) while /auth/verify is
 measured again at a light, fixed concurrency. It reads the server's own CPU
 time (/proc/PID/stat) around every measurement and prints requests/s,
-p50/p99 latency, server CPU per request, each figure's ratio to the same
-run's /healthz, and the CPU price of authentication (CPU per request minus
-/healthz's). Raw results go to a JSON file. Absolute numbers drift on shared
-machines; the ratios within one run are what counts.
+p50/p99 latency, server CPU per request (all of it, and the user-space
+part), each figure's ratio to the /healthz measured around it, and the CPU
+price of authentication (CPU per request minus /healthz's). Raw results go
+to a JSON file. Absolute numbers drift on shared machines; the ratios
+within one run are what counts.
 
 Usage: bench/run.sh [--strategies a,b] [--rounds N] [--seconds S]
                     [--sessions N] [--smoke] [--json FILE]
@@ -53,10 +54,11 @@ def cores():
 
 
 def cpu_seconds(pid):
-    """User + system CPU of the whole process (every thread, live or gone)."""
+    """User and system CPU of the whole process (every thread, live or
+    gone)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
 
 
 def memory_kib(pid):
@@ -179,10 +181,14 @@ def parse_wrk(out):
 
 
 def measure(server, load_cores, url, seconds, connections, **kw):
-    before = cpu_seconds(server.proc.pid)
+    user0, sys0 = cpu_seconds(server.proc.pid)
     result = wrk(load_cores, url, seconds, connections, tmpdir=server.dir, **kw)
-    cpu = cpu_seconds(server.proc.pid) - before
-    result["cpu_us_per_request"] = cpu * 1e6 / max(result["requests"], 1)
+    user1, sys1 = cpu_seconds(server.proc.pid)
+    per_request = 1e6 / max(result["requests"], 1)
+    result["cpu_us_per_request"] = (user1 - user0 + sys1 - sys0) * per_request
+    # The user-space part: what latchkey's own code costs, without the
+    # kernel's share (the network, and waking the load generator).
+    result["user_us_per_request"] = (user1 - user0) * per_request
     return result
 
 
@@ -223,6 +229,10 @@ def bench_strategy(strategy, args, server_core, load_cores):
             for name, target in targets.items():
                 runs[name].append(measure(server, load_cores, target["url"], args.seconds,
                                           args.connections, headers=target.get("headers", ())))
+        # A closing /healthz, so every round's endpoints sit between two
+        # floors (see median_run).
+        runs["/healthz"].append(measure(server, load_cores, targets["/healthz"]["url"],
+                                        args.seconds, args.connections))
         login_body = json.dumps({"username": "bench", "password": PASSWORD, "client": "mobile"})
         login = measure(server, load_cores, server.base + "/auth/login", args.seconds, 8,
                         lua=LUA_POST.format(body=login_body))
@@ -232,10 +242,17 @@ def bench_strategy(strategy, args, server_core, load_cores):
         server.stop()
     rows = {}
     for name, results in runs.items():
-        rows[name] = median_run(results, runs["/healthz"])
+        if name == "/healthz":
+            rows[name] = median_run(results[:-1], results)
+            # The floor is its own reference; its spread shows in "rounds".
+            rows[name]["rps_ratio"], rows[name]["auth_cpu_us"] = 1.0, 0.0
+            rows[name]["auth_user_us"] = 0.0
+        else:
+            rows[name] = median_run(results, runs["/healthz"])
     rows["login"] = login
     login["rps_ratio"] = login["rps"] / rows["/healthz"]["rps"]
     login["auth_cpu_us"] = login["cpu_us_per_request"] - rows["/healthz"]["cpu_us_per_request"]
+    login["auth_user_us"] = login["user_us_per_request"] - rows["/healthz"]["user_us_per_request"]
     for results in runs.values():
         for r in results:
             r.pop("raw", None)
@@ -250,15 +267,22 @@ def median(values):
 
 def median_run(results, floors):
     """Medians over the rounds; the ratio to /healthz and the CPU price of
-    authentication are taken within each round (against that round's
-    /healthz, measured moments before), then the median of those."""
-    out = {k: median([r[k] for r in results]) for k in ("rps", "p50_us", "p99_us", "cpu_us_per_request")}
+    authentication are taken within each round, against the mean of the
+    /healthz measured just before the round and the one just after it (the
+    next round's, or the closing one), so a machine that drifts during a
+    round does not tilt it; then the median of those."""
+    keys = ("rps", "p50_us", "p99_us", "cpu_us_per_request", "user_us_per_request")
+    out = {k: median([r[k] for r in results]) for k in keys}
     out["requests"] = sum(r["requests"] for r in results)
     out["non_2xx"] = sum(r["non_2xx"] for r in results)
-    out["rps_ratio"] = median([r["rps"] / f["rps"] for r, f in zip(results, floors)])
+    brackets = [{k: (a[k] + b[k]) / 2 for k in ("rps", "cpu_us_per_request", "user_us_per_request")}
+                for a, b in zip(floors, floors[1:])]
+    out["rps_ratio"] = median([r["rps"] / f["rps"] for r, f in zip(results, brackets)])
     out["auth_cpu_us"] = median([r["cpu_us_per_request"] - f["cpu_us_per_request"]
-                                 for r, f in zip(results, floors)])
-    out["rounds"] = [{k: r[k] for k in ("rps", "p50_us", "p99_us", "cpu_us_per_request")} for r in results]
+                                 for r, f in zip(results, brackets)])
+    out["auth_user_us"] = median([r["user_us_per_request"] - f["user_us_per_request"]
+                                  for r, f in zip(results, brackets)])
+    out["rounds"] = [{k: r[k] for k in keys} for r in results]
     return out
 
 
@@ -297,7 +321,7 @@ def login_flood(server, load_cores, token, args, capacity):
 def fmt_table(results):
     lines = []
     head = (f"{'strategy':<15}{'endpoint':<14}{'req/s':>10}{'×healthz':>10}{'p50 µs':>9}"
-            f"{'p99 µs':>9}{'CPU µs/req':>12}{'auth CPU µs':>13}")
+            f"{'p99 µs':>9}{'CPU µs/req':>12}{'auth CPU µs':>13}{'user µs/req':>13}{'auth user µs':>14}")
     lines.append(head)
     lines.append("-" * len(head))
     for r in results:
@@ -305,10 +329,13 @@ def fmt_table(results):
             e = r["endpoints"][name]
             ratio = e.get("rps_ratio", 1.0)
             auth = e.get("auth_cpu_us", 0.0)
+            auth_user = e.get("auth_user_us", 0.0)
+            floor = name == "/healthz"
             lines.append(
                 f"{r['strategy']:<15}{name:<14}{e['rps']:>10.0f}{ratio:>10.2f}"
                 f"{e['p50_us'] or 0:>9.0f}{e['p99_us'] or 0:>9.0f}"
-                f"{e['cpu_us_per_request']:>12.1f}{'' if name == '/healthz' else f'{auth:.1f}':>13}")
+                f"{e['cpu_us_per_request']:>12.1f}{'' if floor else f'{auth:.1f}':>13}"
+                f"{e['user_us_per_request']:>13.1f}{'' if floor else f'{auth_user:.1f}':>14}")
         f = r["flood"]
         lines.append(
             f"{'':<15}{'flood':<14}verify p99 {f['verify_quiet']['p99_us']:.0f} µs alone, "
@@ -340,8 +367,8 @@ def verdict(results):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--strategies", default=",".join(STRATEGIES))
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--seconds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--seconds", type=int, default=2)
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--sessions", type=int, default=0,
                    help="live sessions of another user to add to the store first")

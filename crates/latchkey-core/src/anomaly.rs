@@ -149,12 +149,19 @@ impl ClientBinding {
         {
             found.push(AnomalyKind::UserAgentChanged);
         }
-        if let (Some(net), Some(ip)) = (self.network, context.ip)
-            && !net.contains(ip)
-        {
+        if !self.permits_network(context.ip) {
             found.push(AnomalyKind::IpChanged);
         }
         found
+    }
+
+    /// Whether a request from `ip` is inside the bound network (or there
+    /// is nothing to compare).
+    pub fn permits_network(&self, ip: Option<std::net::IpAddr>) -> bool {
+        match (self.network, ip) {
+            (Some(net), Some(ip)) => net.contains(ip),
+            _ => true,
+        }
     }
 }
 

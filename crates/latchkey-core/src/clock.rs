@@ -63,12 +63,35 @@ pub fn from_millis(millis: i64) -> OffsetDateTime {
 /// `at` truncated to whole milliseconds, the precision the stores keep, so a
 /// value survives a round trip through any backend unchanged.
 pub fn truncate_to_millis(at: OffsetDateTime) -> OffsetDateTime {
+    // Every request reads the clock: the usual case (UTC, after 1970)
+    // without the 128-bit arithmetic of the round trip. Both give the same.
+    if at.offset().is_utc()
+        && at.unix_timestamp() >= 0
+        && let Ok(truncated) = at.replace_nanosecond(at.nanosecond() / 1_000_000 * 1_000_000)
+    {
+        return truncated;
+    }
     from_millis(to_millis(at))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn truncating_is_the_millisecond_round_trip() {
+        for at in [
+            OffsetDateTime::UNIX_EPOCH,
+            OffsetDateTime::UNIX_EPOCH + Duration::nanoseconds(999_999),
+            OffsetDateTime::UNIX_EPOCH - Duration::nanoseconds(1_500_000),
+            OffsetDateTime::UNIX_EPOCH + Duration::new(1_764_460_800, 123_456_789),
+            (OffsetDateTime::UNIX_EPOCH + Duration::new(1_764_460_800, 987_654_321))
+                .to_offset(time::UtcOffset::from_hms(2, 0, 0).unwrap()),
+        ] {
+            assert_eq!(truncate_to_millis(at), from_millis(to_millis(at)), "{at}");
+            assert_eq!(truncate_to_millis(at).offset(), time::UtcOffset::UTC);
+        }
+    }
 
     #[test]
     fn manual_clock_moves_only_when_told() {

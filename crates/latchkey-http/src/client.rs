@@ -109,9 +109,12 @@ impl ClientInfo {
             .proto
             .as_deref()
             .is_some_and(|p| p.eq_ignore_ascii_case("https"));
-        let host = hop
-            .host
-            .or_else(|| text(header::HOST.as_str()).map(str::to_owned));
+        let host = hop.host.or_else(|| {
+            headers
+                .get(header::HOST)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        });
         // Any bytes a client sends are kept as text (invalid UTF-8 becomes
         // U+FFFD), so an odd agent is still told apart from no agent.
         let user_agent = headers

@@ -66,7 +66,7 @@ pub(crate) async fn authenticate(
     let context = client.into_context();
     let caller = state
         .auth
-        .authenticate_with_csrf(&presented.value, csrf_presented, Some(&context))
+        .authenticate_with_csrf(presented.value, csrf_presented, Some(&context))
         .await
         .map_err(|e| ApiError::from(e).for_bearer(bearer))?;
     if let (Some(credentials), Some(slot)) = (

@@ -8,9 +8,11 @@
 //! | `access-refresh` | short JWT + opaque refresh token | signature, deny-list; no store read |
 //! | `auto-refresh` | short JWT, renewed on expiry | signature, deny-list; the record only on expiry |
 
+use std::sync::Arc;
+
 use time::OffsetDateTime;
 
-use super::{AuthService, VerifiedToken};
+use super::{AuthService, CachedRecord, VerifiedToken, security::AgentSeen};
 use crate::{
     csrf::CsrfToken,
     error::AuthError,
@@ -252,24 +254,28 @@ impl AuthService {
         context: Option<&ClientContext>,
     ) -> Result<Caller, AuthError> {
         let token = SecretToken::parse(credential).ok_or(AuthError::Unauthenticated)?;
-        let (session, username) = self.record_by_token(token.hash()).await?;
+        let record = self.record_by_token(token.hash()).await?;
+        let session = &record.session;
         if self.feed_down() {
             // Fail secure, as in the JWT strategies: a cached record does
             // not know of another node's revocation.
             Box::pin(self.sync_revocations()).await?;
         }
-        if self.inner.deny.is_revoked(session.id, self.now()) {
+        let now = self.now();
+        if self.inner.deny.is_revoked(session.id, now) {
             return Err(AuthError::SessionRevoked);
         }
-        self.check_record(&session)?;
-        let caller = Caller::from_session(&session, username, context.cloned().unwrap_or_default());
+        check_record_at(session, now)?;
+        let caller = Caller::from_session(
+            session,
+            record.username.clone(),
+            context.cloned().unwrap_or_default(),
+        );
         check_csrf(&caller, csrf)?;
         if let Some(context) = context {
-            let binding = self.session_binding(&session);
-            self.enforce_binding(&binding, session.user_id, session.id, context)
-                .await?;
+            self.enforce_record_binding(&record, context).await?;
         }
-        self.touch(&session, context).await;
+        self.touch(session, context, now).await;
         Ok(caller)
     }
 
@@ -316,26 +322,31 @@ impl AuthService {
                 .binding
                 .as_ref()
                 .ok_or(AuthError::Unauthenticated)?;
-            self.enforce_binding(binding, caller.user_id, caller.session_id, context)
-                .await?;
+            self.enforce_binding(
+                binding,
+                &verified.seen,
+                caller.user_id,
+                caller.session_id,
+                context,
+            )
+            .await?;
         }
         match config.strategy {
             Strategy::StatefulJwt => {
-                let (session, username) = self.record(caller.session_id).await?;
+                let record = self.record(caller.session_id).await?;
+                let session = &record.session;
                 if session.user_id != caller.user_id {
                     return Err(AuthError::Unauthenticated);
                 }
-                self.check_record(&session)?;
+                check_record_at(session, now)?;
                 if let (Some(context), None) = (context, &claims.ua) {
                     // A token from before bindings were issued: the record
                     // this strategy reads anyway has the binding.
-                    let binding = self.session_binding(&session);
-                    self.enforce_binding(&binding, session.user_id, session.id, context)
-                        .await?;
+                    self.enforce_record_binding(&record, context).await?;
                 }
-                self.touch(&session, context).await;
+                self.touch(session, context, now).await;
                 // The request's context was copied into `caller` already.
-                let caller = Caller::from_session(&session, username, caller.context);
+                let caller = Caller::from_session(session, record.username.clone(), caller.context);
                 check_csrf(&caller, csrf)?;
                 Ok(caller)
             }
@@ -366,6 +377,7 @@ impl AuthService {
             claims,
             caller,
             binding,
+            seen: AgentSeen::default(),
         });
         self.inner.verified.insert(key, verified.clone());
         Ok(verified)
@@ -471,7 +483,7 @@ impl AuthService {
 
     /// `session`: the record of the session whose credential hashes to
     /// `hash`, from the caches while they are fresh.
-    async fn record_by_token(&self, hash: TokenHash) -> Result<(Session, Username), AuthError> {
+    async fn record_by_token(&self, hash: TokenHash) -> Result<Arc<CachedRecord>, AuthError> {
         // No binding of the record outlives the `if let`: it would be kept
         // in, and copied with, every request's future.
         if let Some(id) = self.inner.session_tokens.get(&hash)
@@ -481,45 +493,74 @@ impl AuthService {
             return Ok(hit);
         }
         self.inner.metrics.session_cache.miss();
-        let found = self
+        let (session, username) = self
             .store()
             .session_by_token(&hash)
             .await?
             .ok_or(AuthError::Unauthenticated)?;
-        self.inner.session_tokens.insert(hash, found.0.id);
-        self.inner.records.insert(found.0.id, found.clone());
-        Ok(found)
+        let record = self.cache_record(session, username);
+        self.inner.session_tokens.insert(hash, record.session.id);
+        Ok(record)
     }
 
     /// The session record, from the cache while it is fresh.
-    async fn record(&self, id: SessionId) -> Result<(Session, Username), AuthError> {
+    async fn record(&self, id: SessionId) -> Result<Arc<CachedRecord>, AuthError> {
         if let Some(hit) = self.inner.records.get(&id) {
             self.inner.metrics.session_cache.hit();
             return Ok(hit);
         }
         self.inner.metrics.session_cache.miss();
-        let found = self
+        let (session, username) = self
             .store()
             .session_by_id(id)
             .await?
             .ok_or(AuthError::Unauthenticated)?;
-        self.inner.records.insert(id, found.clone());
-        Ok(found)
+        Ok(self.cache_record(session, username))
+    }
+
+    /// Applies the anomaly policies to a request on a cached record's
+    /// session.
+    async fn enforce_record_binding(
+        &self,
+        record: &CachedRecord,
+        context: &ClientContext,
+    ) -> Result<(), AuthError> {
+        let session = &record.session;
+        self.enforce_binding(
+            &record.binding,
+            &record.seen,
+            session.user_id,
+            session.id,
+            context,
+        )
+        .await
+    }
+
+    /// Caches a record read from the store, with its binding.
+    fn cache_record(&self, session: Session, username: Username) -> Arc<CachedRecord> {
+        let record = Arc::new(CachedRecord {
+            binding: self.session_binding(&session),
+            session,
+            username,
+            seen: AgentSeen::default(),
+        });
+        self.inner.records.insert(record.session.id, record.clone());
+        record
     }
 
     pub(super) fn check_record(&self, session: &Session) -> Result<(), AuthError> {
-        match session.state(self.now()) {
-            SessionState::Active => Ok(()),
-            SessionState::Expired => Err(AuthError::Unauthenticated),
-            SessionState::Revoked => Err(AuthError::SessionRevoked),
-        }
+        check_record_at(session, self.now())
     }
 
     /// Records the request as the session's last activity, at most once per
     /// touch interval or when it comes from somewhere new. A failure is
     /// logged: it must not fail the request.
-    pub(super) async fn touch(&self, session: &Session, context: Option<&ClientContext>) {
-        let now = self.now();
+    pub(super) async fn touch(
+        &self,
+        session: &Session,
+        context: Option<&ClientContext>,
+        now: OffsetDateTime,
+    ) {
         let stale = match context {
             Some(context) => session.needs_touch(now, &self.inner.policy, context),
             None => now - session.last_seen_at >= self.inner.policy.touch_interval,
@@ -538,17 +579,35 @@ impl AuthService {
     ) {
         match self.store().touch_session(id, now, context).await {
             Ok(()) => {
-                if let Some((mut cached, name)) = self.inner.records.get(&id) {
-                    cached.last_seen_at = cached.last_seen_at.max(now);
+                if let Some(cached) = self.inner.records.get(&id) {
+                    let mut session = cached.session.clone();
+                    session.last_seen_at = session.last_seen_at.max(now);
                     if let Some(context) = context {
-                        cached.last_ip = context.ip.or(cached.last_ip);
-                        cached.last_user_agent = context.user_agent.clone();
+                        session.last_ip = context.ip.or(session.last_ip);
+                        session.last_user_agent = context.user_agent.clone();
                     }
-                    self.inner.records.insert(id, (cached, name));
+                    // The binding is the login's, which a touch leaves as
+                    // it was.
+                    let record = CachedRecord {
+                        session,
+                        username: cached.username.clone(),
+                        binding: cached.binding.clone(),
+                        seen: AgentSeen::default(),
+                    };
+                    self.inner.records.insert(id, Arc::new(record));
                 }
             }
             Err(e) => tracing::warn!(error = %e, "could not record last-seen time"),
         }
+    }
+}
+
+/// Whether a session record lets a request through at `now`.
+fn check_record_at(session: &Session, now: OffsetDateTime) -> Result<(), AuthError> {
+    match session.state(now) {
+        SessionState::Active => Ok(()),
+        SessionState::Expired => Err(AuthError::Unauthenticated),
+        SessionState::Revoked => Err(AuthError::SessionRevoked),
     }
 }
 

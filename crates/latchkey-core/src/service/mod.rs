@@ -27,6 +27,7 @@ use moka::sync::Cache;
 use time::{Duration, OffsetDateTime};
 
 pub use self::credentials::{Caller, Credentials, Login};
+use self::security::AgentSeen;
 use crate::{
     anomaly::{AnomalyKind, AnomalyPolicy, ClientBinding},
     clock::{Clock, truncate_to_millis},
@@ -56,6 +57,52 @@ struct VerifiedToken {
     /// `None` when a binding claim does not decode: such a token cannot
     /// have been issued here, and is refused.
     binding: Option<ClientBinding>,
+    /// The first agent this token's binding let through.
+    seen: AgentSeen,
+}
+
+/// A session record as cached: shared by the requests that read it rather
+/// than copied into each, with its binding worked out once.
+#[derive(Debug)]
+struct CachedRecord {
+    session: Session,
+    username: Username,
+    binding: ClientBinding,
+    seen: AgentSeen,
+}
+
+/// Hashes a [`TokenHash`] key by its first eight bytes. They are already a
+/// uniformly spread digest, so hashing them again (SipHash, by default)
+/// only costs time; and only credentials that proved valid are inserted,
+/// so nobody can choose keys that crowd one bucket.
+#[derive(Debug, Clone, Copy, Default)]
+struct DigestKeys;
+
+impl std::hash::BuildHasher for DigestKeys {
+    type Hasher = DigestHasher;
+
+    fn build_hasher(&self) -> DigestHasher {
+        DigestHasher(0)
+    }
+}
+
+/// See [`DigestKeys`].
+#[derive(Debug)]
+struct DigestHasher(u64);
+
+impl std::hash::Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        // A `[u8; 32]` arrives as its length, then its bytes: the length
+        // is the same for every key and the first eight bytes spread.
+        let mut word = [0; 8];
+        let n = bytes.len().min(8);
+        word[..n].copy_from_slice(&bytes[..n]);
+        self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(word);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// latchkey's use cases over a store. Cheap to clone.
@@ -80,17 +127,17 @@ struct Inner {
     /// `session` and `stateful-jwt`: session records by id, for
     /// `cache_ttl`. Revocations on this node evict at once, and the
     /// deny-list, which every revocation reaches, is checked first.
-    records: Cache<SessionId, (Session, Username)>,
+    records: Cache<SessionId, Arc<CachedRecord>>,
     /// `session`: which session a credential (by its hash) belongs to, for
     /// `cache_ttl`, so a live session id costs a hash and two lookups
     /// instead of a store read.
-    session_tokens: Cache<TokenHash, SessionId>,
+    session_tokens: Cache<TokenHash, SessionId, DigestKeys>,
     /// Tokens whose signature has been verified, by the SHA-256 of the
     /// whole token (so no part of one token can be paired with another's),
     /// for a minute at most: a signature check costs tens of µs, a lookup
     /// well under one. Only verified tokens enter; times, the deny-list
     /// and the record are still checked on every request.
-    verified: Cache<TokenHash, Arc<VerifiedToken>>,
+    verified: Cache<TokenHash, Arc<VerifiedToken>, DigestKeys>,
     /// `access-refresh`: rotations by spent token hash, for the grace
     /// period, so concurrent and repeated exchanges share one successor.
     refreshes: moka::future::Cache<TokenHash, Login>,
@@ -139,11 +186,11 @@ impl AuthService {
         let session_tokens = Cache::builder()
             .max_capacity(100_000)
             .time_to_live(config.cache_ttl.try_into().unwrap_or_default())
-            .build();
+            .build_with_hasher(DigestKeys);
         let verified = Cache::builder()
             .max_capacity(100_000)
             .time_to_live(std::time::Duration::from_secs(60))
-            .build();
+            .build_with_hasher(DigestKeys);
         let grace: std::time::Duration = config.refresh_grace.try_into().unwrap_or_default();
         let refreshes = moka::future::Cache::builder()
             .max_capacity(100_000)
@@ -294,5 +341,26 @@ impl AuthService {
             .read()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::hash::BuildHasher;
+
+    use super::*;
+
+    /// Keys that differ anywhere in their first eight bytes hash apart;
+    /// the hash does not depend on anything but the key.
+    #[test]
+    fn digest_keys_hash_by_their_leading_bytes() {
+        let a = TokenHash([1; 32]);
+        let mut b = a;
+        b.0[7] = 2;
+        assert_ne!(DigestKeys.hash_one(a), DigestKeys.hash_one(b));
+        assert_eq!(
+            DigestKeys.hash_one(a),
+            DigestKeys.hash_one(TokenHash([1; 32]))
+        );
     }
 }

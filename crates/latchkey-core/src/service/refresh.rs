@@ -6,7 +6,7 @@
 //! spent token gets the same successor pair instead, so an app that fires
 //! several refreshes at once after waking is not signed out.
 
-use super::{AuthService, Login};
+use super::{AuthService, Login, security::AgentSeen};
 use crate::{
     error::AuthError,
     secret::SecretToken,
@@ -74,8 +74,15 @@ impl AuthService {
             return Err(AuthError::SessionRevoked);
         }
         let binding = self.session_binding(&login.session);
-        self.enforce_binding(&binding, login.session.user_id, login.session.id, context)
-            .await?;
+        let seen = AgentSeen::default();
+        self.enforce_binding(
+            &binding,
+            &seen,
+            login.session.user_id,
+            login.session.id,
+            context,
+        )
+        .await?;
         Ok(login)
     }
 
@@ -86,7 +93,8 @@ impl AuthService {
             return self.spent_again(&session, now - spent_at, context).await;
         }
         let binding = self.session_binding(&session);
-        self.enforce_binding(&binding, session.user_id, session.id, context)
+        let seen = AgentSeen::default();
+        self.enforce_binding(&binding, &seen, session.user_id, session.id, context)
             .await?;
         let successor = SecretToken::generate()?;
         let successor_record = RefreshRecord {
@@ -107,7 +115,7 @@ impl AuthService {
             }
             Rotation::Unknown => return Err(AuthError::Unauthenticated),
         }
-        self.touch(&session, Some(context)).await;
+        self.touch(&session, Some(context), self.now()).await;
         let mut credentials = self.issue_jwt(&session, &username)?;
         credentials.refresh = Some(successor.expose().to_owned());
         Ok(Login {

@@ -1,6 +1,6 @@
 //! The session binding, the anomaly policies, and the security log.
 
-use std::sync::PoisonError;
+use std::sync::{OnceLock, PoisonError};
 
 use super::{AuthService, Caller};
 use crate::{
@@ -12,6 +12,26 @@ use crate::{
     session::{ClientContext, RevocationReason, Session},
     token::Claims,
 };
+
+/// The first user agent a binding let through with no mismatch. Later
+/// requests from the same agent (nearly every request) skip parsing it and
+/// the lookup in the cache of parsed agents: the answer would be the same.
+/// One agent is kept, never more, so it cannot grow.
+#[derive(Debug, Default)]
+pub(super) struct AgentSeen(OnceLock<Box<str>>);
+
+impl AgentSeen {
+    fn is(&self, user_agent: Option<&str>) -> bool {
+        user_agent.is_some_and(|ua| self.0.get().is_some_and(|seen| **seen == *ua))
+    }
+
+    fn remember(&self, user_agent: Option<&str>) {
+        if let Some(ua) = user_agent {
+            // Already set means another agent passed first: keep that one.
+            let _ = self.0.set(ua.into());
+        }
+    }
+}
 
 impl AuthService {
     /// Sets what a mismatch between a session's binding and a request
@@ -93,16 +113,23 @@ impl AuthService {
     /// session bound to `binding`. Under `revoke` the session is ended
     /// everywhere and the request refused; under `log` an event is
     /// recorded once per session and new value on this node.
+    /// `seen` remembers the agent that last passed this binding.
     pub(super) async fn enforce_binding(
         &self,
         binding: &ClientBinding,
+        seen: &AgentSeen,
         user: UserId,
         session: SessionId,
         context: &ClientContext,
     ) -> Result<(), AuthError> {
-        let presented = self.agent_binding(context.user_agent.as_deref());
+        let agent = context.user_agent.as_deref();
+        if seen.is(agent) && binding.permits_network(context.ip) {
+            return Ok(());
+        }
+        let presented = self.agent_binding(agent);
         let mismatches = binding.mismatches(&presented, context);
         if mismatches.is_empty() {
+            seen.remember(agent);
             return Ok(());
         }
         // Boxed: the rare path's state (store writes, events) would

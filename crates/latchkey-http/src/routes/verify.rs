@@ -2,10 +2,9 @@
 //! Traefik `ForwardAuth`, Caddy `forward_auth`).
 
 use axum::{
-    Json,
     extract::{Request, State},
     http::{HeaderMap, HeaderName, HeaderValue, Method},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 
 use utoipa::{
@@ -14,10 +13,18 @@ use utoipa::{
 };
 
 use super::{
-    me::Me,
+    me::{CallerIds, Me},
     openapi::{CsrfFailed, Unauthenticated, required_header},
 };
 use crate::{csrf::is_safe, error::ApiError, extract::authenticate, state::AppState};
+
+// Made at compile time: a name made from text at run time is parsed and
+// validated on every request.
+const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+const X_AUTH_USER_ID: HeaderName = HeaderName::from_static("x-auth-user-id");
+const X_AUTH_USERNAME: HeaderName = HeaderName::from_static("x-auth-username");
+const X_AUTH_SESSION_ID: HeaderName = HeaderName::from_static("x-auth-session-id");
 
 /// The method of the request being guarded, as proxies report it
 /// (`X-Original-Method` from nginx, `X-Forwarded-Method` from Traefik and
@@ -26,9 +33,9 @@ use crate::{csrf::is_safe, error::ApiError, extract::authenticate, state::AppSta
 /// client cannot lower what its proxy reported. With neither header the
 /// check treats the request as a GET: configure the proxy to send one.
 fn guarded_method(headers: &HeaderMap) -> Method {
-    for value in ["x-original-method", "x-forwarded-method"]
+    for value in [X_ORIGINAL_METHOD, X_FORWARDED_METHOD]
         .iter()
-        .flat_map(|h| headers.get_all(*h))
+        .flat_map(|h| headers.get_all(h))
     {
         match Method::from_bytes(value.as_bytes()) {
             Ok(m) if is_safe(&m) => {}
@@ -94,18 +101,18 @@ pub(crate) async fn verify(
     let (mut parts, _body) = request.into_parts();
     let method = guarded_method(&parts.headers);
     let auth = authenticate(&mut parts, &state, &method).await?;
-    let me = Me::from(&auth);
-    let mut response = Json(&me).into_response();
+    let ids = CallerIds::of(&auth.caller);
+    let mut response = Me::answer(&auth.caller, &ids);
     let headers = response.headers_mut();
     for (name, value) in [
-        ("x-auth-user-id", &me.user_id),
-        ("x-auth-username", &me.username),
-        ("x-auth-session-id", &me.session_id),
+        (X_AUTH_USER_ID, ids.user()),
+        (X_AUTH_USERNAME, auth.caller.username.as_str().as_bytes()),
+        (X_AUTH_SESSION_ID, ids.session()),
     ] {
         // Usernames are printable text (checked at registration), so this
         // cannot fail; skip rather than panic if it ever did.
-        if let Ok(v) = HeaderValue::from_str(value) {
-            headers.insert(HeaderName::from_static(name), v);
+        if let Ok(v) = HeaderValue::from_bytes(value) {
+            headers.insert(name, v);
         }
     }
     Ok(response)

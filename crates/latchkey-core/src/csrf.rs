@@ -2,26 +2,27 @@
 //! unsafe request authenticated by cookie. A cross-site page can make the
 //! browser send the cookie but cannot read this value.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use subtle::ConstantTimeEq;
 
 use crate::{error::AuthError, secret::random_bytes};
 
-/// A session's CSRF secret (256 bits, base64url).
+/// A session's CSRF secret (256 bits, base64url). Shared like
+/// [`Username`](crate::user::Username): each request's caller carries it.
 #[derive(Clone, PartialEq, Eq)]
-pub struct CsrfToken(String);
+pub struct CsrfToken(Arc<str>);
 
 impl CsrfToken {
     /// A fresh token from the OS RNG.
     pub fn generate() -> Result<Self, AuthError> {
-        Ok(Self(URL_SAFE_NO_PAD.encode(random_bytes::<32>()?)))
+        Ok(Self(URL_SAFE_NO_PAD.encode(random_bytes::<32>()?).into()))
     }
 
     /// Rebuilds a token read back from a store.
     pub fn from_stored(value: String) -> Self {
-        Self(value)
+        Self(value.into())
     }
 
     /// The value handed to the session's owner.

@@ -1,7 +1,7 @@
 //! Users, and the two strings a person types: parsed once at the edge so
 //! nothing further in can hold an invalid one.
 
-use std::fmt;
+use std::{fmt, sync::Arc};
 
 use secrecy::{ExposeSecret, SecretString};
 use time::OffsetDateTime;
@@ -17,8 +17,11 @@ pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const PASSWORD_MAX_CHARS: usize = 1024;
 
 /// A username as shown; compared and kept unique through [`Username::key`].
+/// Shared, not owned: every authenticated request hands its caller's name
+/// on from a cached record or token, and a clone is then a reference count,
+/// not an allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Username(String);
+pub struct Username(Arc<str>);
 
 impl Username {
     /// Trims surrounding white space, puts the name in Unicode NFC (so `é`
@@ -43,7 +46,7 @@ impl Username {
                 "username must not contain spaces or control characters".into(),
             ));
         }
-        Ok(Self(name.to_owned()))
+        Ok(Self(name.into()))
     }
 
     /// The name as the user chose it.

@@ -24,8 +24,11 @@ pub(crate) struct ClientInfo {
     pub(crate) tls: bool,
     /// `User-Agent`, if it is valid text.
     pub(crate) user_agent: Option<String>,
-    /// The host the client addressed (for the `Origin` check).
-    pub(crate) host: Option<String>,
+    /// The host the client addressed, as a trusted proxy reported it;
+    /// [`host`](Self::host) falls back to the request's own `Host`. Only
+    /// unsafe cookie requests need it (the `Origin` check), so the common
+    /// direct case copies nothing.
+    forwarded_host: Option<String>,
 }
 
 impl FromRequestParts<AppState> for ClientInfo {
@@ -35,20 +38,26 @@ impl FromRequestParts<AppState> for ClientInfo {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-        Ok(ClientInfo::resolve(
-            peer,
-            &parts.headers,
-            &state.http.trusted_proxies,
-            state.http.forwarded_header,
-        ))
+        Ok(Self::of(parts, state))
     }
 }
 
 impl ClientInfo {
+    /// The request's client, as the extractor finds it; for code that is
+    /// not `async` (the authenticated path).
+    pub(crate) fn of(parts: &Parts, state: &AppState) -> Self {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        Self::resolve(
+            peer,
+            &parts.headers,
+            &state.http.trusted_proxies,
+            state.http.forwarded_header,
+        )
+    }
+
     /// The key rate limits count this client under: its IPv4 address, or
     /// its IPv6 /64 (one subscriber's usual allocation, which an attacker
     /// could otherwise walk through for fresh allowances).
@@ -109,12 +118,6 @@ impl ClientInfo {
             .proto
             .as_deref()
             .is_some_and(|p| p.eq_ignore_ascii_case("https"));
-        let host = hop.host.or_else(|| {
-            headers
-                .get(header::HOST)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        });
         // Any bytes a client sends are kept as text (invalid UTF-8 becomes
         // U+FFFD), so an odd agent is still told apart from no agent.
         let user_agent = headers
@@ -124,8 +127,16 @@ impl ClientInfo {
             ip: hop.ip.to_canonical(),
             tls,
             user_agent,
-            host,
+            forwarded_host: hop.host,
         }
+    }
+
+    /// The host the client addressed (for the `Origin` check): a trusted
+    /// proxy's word for it, or the `Host` of `headers`, the request's own.
+    pub(crate) fn host<'a>(&'a self, headers: &'a HeaderMap) -> Option<&'a str> {
+        self.forwarded_host
+            .as_deref()
+            .or_else(|| headers.get(header::HOST).and_then(|v| v.to_str().ok()))
     }
 }
 
@@ -334,7 +345,7 @@ mod tests {
         let c = ClientInfo::resolve(peer, &h, &trusted, ForwardedHeader::Forwarded);
         assert_eq!(c.ip, "1.2.3.4".parse::<IpAddr>().unwrap());
         assert!(c.tls);
-        assert_eq!(c.host.as_deref(), Some("app.example"));
+        assert_eq!(c.host(&h), Some("app.example"));
         let x = ClientInfo::resolve(peer, &h, &trusted, ForwardedHeader::XForwardedFor);
         assert_eq!(x.ip, "7.7.7.7".parse::<IpAddr>().unwrap());
         let stranger = ClientInfo::resolve(

@@ -28,8 +28,8 @@ pub struct Authenticated {
 impl FromRequestParts<AppState> for Authenticated {
     type Rejection = ApiError;
 
-    // Skips all fields: the parts hold the credential.
-    #[tracing::instrument(level = "debug", skip_all)]
+    // No span of its own: the service's full path has one, and the
+    // common path costs less than a span.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let method = parts.method.clone();
         authenticate(parts, state, &method).await
@@ -43,7 +43,7 @@ pub(crate) async fn authenticate(
     state: &AppState,
     method: &Method,
 ) -> Result<Authenticated, ApiError> {
-    let Ok(client) = ClientInfo::from_request_parts(parts, state).await;
+    let client = ClientInfo::of(parts, state);
     let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
     let presented =
         transport::presented(&parts.headers, cookies).ok_or_else(ApiError::unauthenticated)?;
@@ -52,7 +52,7 @@ pub(crate) async fn authenticate(
     // bearer header only ever comes from the client's own code.
     let needs_csrf = !bearer && !csrf::is_safe(method);
     if needs_csrf {
-        csrf::check_origin(&parts.headers, client.host.as_deref())?;
+        csrf::check_origin(&parts.headers, client.host(&parts.headers))?;
     }
     // The CSRF token is checked by the service, before an `auto-refresh`
     // renewal can happen on a forged request's behalf.
@@ -66,7 +66,7 @@ pub(crate) async fn authenticate(
     let context = client.into_context();
     let caller = state
         .auth
-        .authenticate_with_csrf(presented.value, csrf_presented, Some(&context))
+        .authenticate_with_csrf(presented.value, csrf_presented, Some(context))
         .await
         .map_err(|e| ApiError::from(e).for_bearer(bearer))?;
     if let (Some(credentials), Some(slot)) = (

@@ -25,6 +25,13 @@ impl AgentSeen {
         user_agent.is_some_and(|ua| self.0.get().is_some_and(|seen| **seen == *ua))
     }
 
+    /// Whether a request from `context` passes `binding` without a
+    /// look at its agent: the agent is the one that passed last, and the
+    /// network is allowed.
+    pub(super) fn settles(&self, binding: &ClientBinding, context: &ClientContext) -> bool {
+        self.is(context.user_agent.as_deref()) && binding.permits_network(context.ip)
+    }
+
     fn remember(&self, user_agent: Option<&str>) {
         if let Some(ua) = user_agent {
             // Already set means another agent passed first: keep that one.
@@ -122,10 +129,10 @@ impl AuthService {
         session: SessionId,
         context: &ClientContext,
     ) -> Result<(), AuthError> {
-        let agent = context.user_agent.as_deref();
-        if seen.is(agent) && binding.permits_network(context.ip) {
+        if seen.settles(binding, context) {
             return Ok(());
         }
+        let agent = context.user_agent.as_deref();
         let presented = self.agent_binding(agent);
         let mismatches = binding.mismatches(&presented, context);
         if mismatches.is_empty() {

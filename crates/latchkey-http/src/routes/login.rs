@@ -103,7 +103,7 @@ pub(crate) async fn register(
     headers: axum::http::HeaderMap,
     AppJson(body): AppJson<Registration>,
 ) -> Result<Response, ApiError> {
-    csrf::check_origin(&headers, client.host.as_deref())?;
+    csrf::check_origin(&headers, client.host(&headers))?;
     let ip = client.rate_key();
     state
         .auth
@@ -154,7 +154,7 @@ pub(crate) async fn login(
 ) -> Result<Response, ApiError> {
     // Login CSRF: a foreign page must not sign the browser into an account
     // of the attacker's choosing.
-    csrf::check_origin(&headers, client.host.as_deref())?;
+    csrf::check_origin(&headers, client.host(&headers))?;
     let kind = match body.client.as_deref() {
         None | Some("web") => ClientKind::Web,
         Some("mobile") => ClientKind::Mobile,

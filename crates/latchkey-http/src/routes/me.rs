@@ -1,16 +1,18 @@
 //! The caller and their current session.
 
+use std::ops::Range;
+
 use axum::{
     Json,
-    body::Body,
+    body::{Body, Bytes},
     extract::State,
     http::{HeaderValue, header},
-    response::{IntoResponse, Response},
+    response::Response,
 };
 use latchkey_core::{service::Caller, session::ClientKind};
 use serde::Serialize;
 use utoipa::ToSchema;
-use uuid::fmt::Hyphenated;
+use uuid::{Uuid, fmt::Hyphenated};
 
 use super::{openapi::Unauthenticated, sessions::SessionView};
 use crate::{error::ApiError, extract::Authenticated, state::AppState};
@@ -36,69 +38,122 @@ impl From<&Caller> for Me {
     }
 }
 
-/// The caller's ids as text, formatted on the stack.
-pub(crate) struct CallerIds {
-    user: [u8; Hyphenated::LENGTH],
-    session: [u8; Hyphenated::LENGTH],
+/// The `200` answer with the caller as [`Me`], written straight from the
+/// caller: `/auth/me` and forward-auth answer this on every authenticated
+/// request, and owned strings plus a serializer run cost about as much as
+/// checking the credential. It also knows where each field's text sits,
+/// so forward-auth's `X-Auth-*` headers are slices of the same bytes: one
+/// allocation for the body and the three headers.
+pub(crate) struct MeAnswer {
+    json: Bytes,
+    user_id: Range<usize>,
+    session_id: Range<usize>,
+    /// Where the username sits, when JSON left it as it is (no `"` or `\`
+    /// in it).
+    username: Option<Range<usize>>,
 }
 
-impl CallerIds {
+/// Headers the answer will carry once the middleware has added its own,
+/// with room for forward-auth's: room made once, not grown twice.
+const ANSWER_HEADERS: usize = 12;
+
+impl MeAnswer {
     pub(crate) fn of(caller: &Caller) -> Self {
-        let mut ids = Self {
-            user: [0; Hyphenated::LENGTH],
-            session: [0; Hyphenated::LENGTH],
-        };
-        caller
-            .user_id
-            .as_uuid()
-            .hyphenated()
-            .encode_lower(&mut ids.user);
-        caller
-            .session_id
-            .as_uuid()
-            .hyphenated()
-            .encode_lower(&mut ids.session);
-        ids
-    }
-
-    /// The user id: the hyphenated form is ASCII.
-    pub(crate) fn user(&self) -> &[u8] {
-        &self.user
-    }
-
-    /// The session id.
-    pub(crate) fn session(&self) -> &[u8] {
-        &self.session
-    }
-}
-
-impl Me {
-    /// The `200` answer with `caller` as [`Me`], its JSON written straight
-    /// from the caller: `/auth/me` and forward-auth answer this on every
-    /// authenticated request, and owned strings plus a serializer run cost
-    /// about as much as checking the credential. Only the username needs
-    /// escaping, and serde does that.
-    pub(crate) fn answer(caller: &Caller, ids: &CallerIds) -> Response {
         let name = caller.username.as_str();
-        let mut body = Vec::with_capacity(96 + name.len());
-        body.extend_from_slice(br#"{"user_id":""#);
-        body.extend_from_slice(ids.user());
-        body.extend_from_slice(br#"","username":"#);
-        if serde_json::to_writer(&mut body, name).is_err() {
-            // Writing to memory does not fail; were it ever to, the
-            // general path still answers correctly.
-            return Json(Me::from(caller)).into_response();
+        let mut json = Vec::with_capacity(96 + name.len());
+        json.extend_from_slice(br#"{"user_id":""#);
+        let user_id = push_uuid(&mut json, caller.user_id.as_uuid());
+        json.extend_from_slice(br#"","username":""#);
+        let start = json.len();
+        let plain = push_escaped(&mut json, name);
+        let username = plain.then_some(start..json.len());
+        json.extend_from_slice(br#"","session_id":""#);
+        let session_id = push_uuid(&mut json, caller.session_id.as_uuid());
+        json.extend_from_slice(br#""}"#);
+        Self {
+            json: Bytes::from(json),
+            user_id,
+            session_id,
+            username,
         }
-        body.extend_from_slice(br#","session_id":""#);
-        body.extend_from_slice(ids.session());
-        body.extend_from_slice(br#""}"#);
-        let mut response = Response::new(Body::from(body));
-        response.headers_mut().insert(
+    }
+
+    /// The `200` response with the JSON body.
+    pub(crate) fn response(&self) -> Response {
+        let mut response = Response::new(Body::from(self.json.clone()));
+        let headers = response.headers_mut();
+        headers.reserve(ANSWER_HEADERS);
+        headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
         response
     }
+
+    /// The user id, as a header value.
+    pub(crate) fn user_id(&self) -> Option<HeaderValue> {
+        self.header(self.user_id.clone())
+    }
+
+    /// The session id, as a header value.
+    pub(crate) fn session_id(&self) -> Option<HeaderValue> {
+        self.header(self.session_id.clone())
+    }
+
+    /// The username, as a header value: a slice of the JSON unless JSON
+    /// escaped it. Usernames are printable text (checked at registration),
+    /// so this is `None` only if that check were ever bypassed.
+    pub(crate) fn username(&self, caller: &Caller) -> Option<HeaderValue> {
+        match &self.username {
+            Some(range) => self.header(range.clone()),
+            None => HeaderValue::from_bytes(caller.username.as_str().as_bytes()).ok(),
+        }
+    }
+
+    fn header(&self, range: Range<usize>) -> Option<HeaderValue> {
+        HeaderValue::from_maybe_shared(self.json.slice(range)).ok()
+    }
+}
+
+/// Appends `id` in its hyphenated form and says where it went.
+fn push_uuid(out: &mut Vec<u8>, id: Uuid) -> Range<usize> {
+    let start = out.len();
+    let mut text = [0; Hyphenated::LENGTH];
+    out.extend_from_slice(id.hyphenated().encode_lower(&mut text).as_bytes());
+    start..out.len()
+}
+
+/// Appends `text` as the inside of a JSON string, escaped as serde_json
+/// escapes it (RFC 8259: `"`, `\` and the control characters); says
+/// whether it went in unchanged.
+fn push_escaped(out: &mut Vec<u8>, text: &str) -> bool {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let needs_escape = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    if !text.bytes().any(needs_escape) {
+        out.extend_from_slice(text.as_bytes());
+        return true;
+    }
+    for b in text.bytes() {
+        match b {
+            b'"' => out.extend_from_slice(br#"\""#),
+            b'\\' => out.extend_from_slice(br"\\"),
+            b'\n' => out.extend_from_slice(br"\n"),
+            b'\r' => out.extend_from_slice(br"\r"),
+            b'\t' => out.extend_from_slice(br"\t"),
+            0x08 => out.extend_from_slice(br"\b"),
+            0x0c => out.extend_from_slice(br"\f"),
+            b if b < 0x20 => out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[usize::from(b >> 4)],
+                HEX[usize::from(b & 0xf)],
+            ]),
+            b => out.push(b),
+        }
+    }
+    false
 }
 
 /// Who is calling.
@@ -114,7 +169,7 @@ impl Me {
     security(("bearer" = []), ("session_cookie" = [])),
 )]
 pub(crate) async fn me(auth: Authenticated) -> Response {
-    Me::answer(&auth.caller, &CallerIds::of(&auth.caller))
+    MeAnswer::of(&auth.caller).response()
 }
 
 /// The current session: its list entry, its owner, and for browsers the
@@ -193,11 +248,43 @@ mod tests {
             "😀'<&>",
         ] {
             let caller = caller(name);
-            let response = Me::answer(&caller, &CallerIds::of(&caller));
+            let answer = MeAnswer::of(&caller);
+            let response = answer.response();
             assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
             let body = to_bytes(response.into_body(), 4096).await.unwrap();
             let expected = serde_json::to_vec(&Me::from(&caller)).unwrap();
             assert_eq!(body, expected, "{name}");
+            // The headers are the fields' own text, escaped or not.
+            assert_eq!(
+                answer.user_id().unwrap(),
+                caller.user_id.to_string().as_str()
+            );
+            assert_eq!(
+                answer.session_id().unwrap(),
+                caller.session_id.to_string().as_str()
+            );
+            assert_eq!(
+                answer.username(&caller).unwrap().as_bytes(),
+                name.as_bytes()
+            );
+        }
+    }
+
+    /// The escaping is serde_json's for every character a JSON string
+    /// must escape, not only those a username may hold.
+    #[test]
+    fn escaping_matches_serde_for_every_control_character() {
+        let mut all: String = (0u8..0x20).map(char::from).collect();
+        all.push_str("\"\\\u{7f}é/");
+        for text in [all.as_str(), "plain", ""] {
+            let mut out = Vec::new();
+            let plain = push_escaped(&mut out, text);
+            let expected = serde_json::to_string(text).unwrap();
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                expected[1..expected.len() - 1]
+            );
+            assert_eq!(plain, expected.len() == text.len() + 2);
         }
     }
 }

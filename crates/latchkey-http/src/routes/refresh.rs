@@ -99,7 +99,7 @@ pub(crate) async fn refresh(
         (parsed.refresh_token, ClientKind::Mobile)
     };
     if kind == ClientKind::Web {
-        csrf::check_origin(&headers, client.host.as_deref())?;
+        csrf::check_origin(&headers, client.host(&headers))?;
         let session = state.auth.refresh_session(&token).await?;
         csrf::check_token(&headers, &session.csrf_token)?;
     }
@@ -169,7 +169,7 @@ pub(crate) async fn csrf_for_refresh(
         .auth
         .check_rates(&[(LimitClass::RefreshIp, &ip)])
         .await?;
-    csrf::check_origin(&headers, client.host.as_deref())?;
+    csrf::check_origin(&headers, client.host(&headers))?;
     let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
     let token = cookies
         .refresh_from(&headers)

@@ -3,7 +3,7 @@
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderMap, HeaderName, HeaderValue, Method},
+    http::{HeaderMap, HeaderName, Method},
     response::Response,
 };
 
@@ -13,7 +13,7 @@ use utoipa::{
 };
 
 use super::{
-    me::{CallerIds, Me},
+    me::{Me, MeAnswer},
     openapi::{CsrfFailed, Unauthenticated, required_header},
 };
 use crate::{csrf::is_safe, error::ApiError, extract::authenticate, state::AppState};
@@ -101,18 +101,19 @@ pub(crate) async fn verify(
     let (mut parts, _body) = request.into_parts();
     let method = guarded_method(&parts.headers);
     let auth = authenticate(&mut parts, &state, &method).await?;
-    let ids = CallerIds::of(&auth.caller);
-    let mut response = Me::answer(&auth.caller, &ids);
+    let answer = MeAnswer::of(&auth.caller);
+    let mut response = answer.response();
     let headers = response.headers_mut();
     for (name, value) in [
-        (X_AUTH_USER_ID, ids.user()),
-        (X_AUTH_USERNAME, auth.caller.username.as_str().as_bytes()),
-        (X_AUTH_SESSION_ID, ids.session()),
+        (X_AUTH_USER_ID, answer.user_id()),
+        (X_AUTH_USERNAME, answer.username(&auth.caller)),
+        (X_AUTH_SESSION_ID, answer.session_id()),
     ] {
-        // Usernames are printable text (checked at registration), so this
-        // cannot fail; skip rather than panic if it ever did.
-        if let Ok(v) = HeaderValue::from_bytes(value) {
-            headers.insert(name, v);
+        // Ids are hyphenated hex and usernames printable text (checked at
+        // registration), so these are always there; skip rather than
+        // panic if one ever were not.
+        if let Some(value) = value {
+            headers.insert(name, value);
         }
     }
     Ok(response)

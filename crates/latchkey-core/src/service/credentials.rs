@@ -314,10 +314,7 @@ impl AuthService {
         claims
             .check(&config.issuer, now, config.leeway, renewable)
             .map_err(refused)?;
-        if claims
-            .lifetime()
-            .is_none_or(|lifetime| lifetime > self.max_issued_lifetime())
-        {
+        if self.outlives_issued(claims) {
             tracing::debug!("token refused: longer-lived than this configuration issues");
             return Err(AuthError::Unauthenticated);
         }
@@ -508,9 +505,7 @@ impl AuthService {
     async fn record_by_token(&self, hash: TokenHash) -> Result<Arc<CachedRecord>, AuthError> {
         // No binding of the record outlives the `if let`: it would be kept
         // in, and copied with, every request's future.
-        if let Some(id) = self.inner.session_tokens.get(&hash)
-            && let Some(hit) = self.inner.records.get(&id)
-        {
+        if let Some(hit) = self.cached_by_token(&hash) {
             self.inner.metrics.session_cache.hit();
             return Ok(hit);
         }
@@ -523,6 +518,13 @@ impl AuthService {
         let record = self.cache_record(session, username);
         self.inner.session_tokens.insert(hash, record.session.id);
         Ok(record)
+    }
+
+    /// `session`: the cached record of the session whose credential
+    /// hashes to `hash`, if both caches have it.
+    pub(super) fn cached_by_token(&self, hash: &TokenHash) -> Option<Arc<CachedRecord>> {
+        let id = self.inner.session_tokens.get(hash)?;
+        self.inner.records.get(&id)
     }
 
     /// The session record, from the cache while it is fresh.

@@ -10,7 +10,7 @@ use crate::{
     keys::{KeyAlgorithm, KeyState, SigningKey},
     revocation::Revocation,
     strategy::Strategy,
-    token::KeyRing,
+    token::{Claims, KeyRing},
 };
 
 impl AuthService {
@@ -32,13 +32,22 @@ impl AuthService {
     /// (JWT seconds round up by at most one). A longer one was issued under
     /// another configuration, and the deny-list, which is sized for this
     /// one, could not block it: it is refused.
-    pub(super) fn max_issued_lifetime(&self) -> i64 {
+    fn max_issued_lifetime(&self) -> i64 {
         let config = &self.inner.config;
         let ttl = match config.strategy {
             Strategy::Session | Strategy::StatefulJwt => self.inner.policy.ttl,
             Strategy::AccessRefresh | Strategy::AutoRefresh => config.access_ttl,
         };
         ttl.whole_seconds() + 1
+    }
+
+    /// Whether `claims` live longer than [any token this configuration
+    /// issues](Self::max_issued_lifetime), or their lifetime cannot be
+    /// computed: such a token is refused.
+    pub(super) fn outlives_issued(&self, claims: &Claims) -> bool {
+        claims
+            .lifetime()
+            .is_none_or(|lifetime| lifetime > self.max_issued_lifetime())
     }
 
     /// How long after a revocation a credential for that session could

@@ -55,8 +55,7 @@ impl AuthService {
         now: OffsetDateTime,
     ) -> Option<Caller> {
         let token = SecretToken::parse(credential)?;
-        let id = self.inner.session_tokens.get(&token.hash())?;
-        let record = self.inner.records.get(&id)?;
+        let record = self.cached_by_token(&token.hash())?;
         let session = &record.session;
         if self.inner.deny.is_revoked(session.id, now)
             || check_record_at(session, now).is_err()
@@ -89,10 +88,7 @@ impl AuthService {
         claims
             .check(&config.issuer, now, config.leeway, false)
             .ok()?;
-        if claims
-            .lifetime()
-            .is_none_or(|lifetime| lifetime > self.max_issued_lifetime())
-        {
+        if self.outlives_issued(claims) {
             return None;
         }
         let caller = verified.caller.as_ref().ok()?;

@@ -78,9 +78,10 @@ impl MeAnswer {
         }
     }
 
-    /// The `200` response with the JSON body.
-    pub(crate) fn response(&self) -> Response {
-        let mut response = Response::new(Body::from(self.json.clone()));
+    /// The `200` response with the JSON body; take the header values
+    /// first.
+    pub(crate) fn into_response(self) -> Response {
+        let mut response = Response::new(Body::from(self.json));
         let headers = response.headers_mut();
         headers.reserve(ANSWER_HEADERS);
         headers.insert(
@@ -169,7 +170,7 @@ fn push_escaped(out: &mut Vec<u8>, text: &str) -> bool {
     security(("bearer" = []), ("session_cookie" = [])),
 )]
 pub(crate) async fn me(auth: Authenticated) -> Response {
-    MeAnswer::of(&auth.caller).response()
+    MeAnswer::of(&auth.caller).into_response()
 }
 
 /// The current session: its list entry, its owner, and for browsers the
@@ -249,11 +250,6 @@ mod tests {
         ] {
             let caller = caller(name);
             let answer = MeAnswer::of(&caller);
-            let response = answer.response();
-            assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
-            let body = to_bytes(response.into_body(), 4096).await.unwrap();
-            let expected = serde_json::to_vec(&Me::from(&caller)).unwrap();
-            assert_eq!(body, expected, "{name}");
             // The headers are the fields' own text, escaped or not.
             assert_eq!(
                 answer.user_id().unwrap(),
@@ -267,6 +263,11 @@ mod tests {
                 answer.username(&caller).unwrap().as_bytes(),
                 name.as_bytes()
             );
+            let response = answer.into_response();
+            assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+            let body = to_bytes(response.into_body(), 4096).await.unwrap();
+            let expected = serde_json::to_vec(&Me::from(&caller)).unwrap();
+            assert_eq!(body, expected, "{name}");
         }
     }
 

@@ -102,13 +102,14 @@ pub(crate) async fn verify(
     let method = guarded_method(&parts.headers);
     let auth = authenticate(&mut parts, &state, &method).await?;
     let answer = MeAnswer::of(&auth.caller);
-    let mut response = answer.response();
-    let headers = response.headers_mut();
-    for (name, value) in [
+    let values = [
         (X_AUTH_USER_ID, answer.user_id()),
         (X_AUTH_USERNAME, answer.username(&auth.caller)),
         (X_AUTH_SESSION_ID, answer.session_id()),
-    ] {
+    ];
+    let mut response = answer.into_response();
+    let headers = response.headers_mut();
+    for (name, value) in values {
         // Ids are hyphenated hex and usernames printable text (checked at
         // registration), so these are always there; skip rather than
         // panic if one ever were not.

@@ -66,7 +66,7 @@ pub fn truncate_to_millis(at: OffsetDateTime) -> OffsetDateTime {
     // Every request reads the clock: the usual case (UTC, after 1970)
     // without the 128-bit arithmetic of the round trip. Both give the same.
     if at.offset().is_utc()
-        && at.unix_timestamp() >= 0
+        && at.year() >= 1970
         && let Ok(truncated) = at.replace_nanosecond(at.nanosecond() / 1_000_000 * 1_000_000)
     {
         return truncated;

@@ -31,17 +31,26 @@ impl FromRequestParts<AppState> for Authenticated {
     // No span of its own: the service's full path has one, and the
     // common path costs less than a span.
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let method = parts.method.clone();
-        authenticate(parts, state, &method).await
+        authenticate(parts, state, own_method).await
     }
 }
 
-/// Authenticates `parts` as if it were a `method` request; forward-auth
-/// passes the method of the request it guards.
+/// The method a request's CSRF check guards, read from the request only
+/// when the credential came in a cookie (bearer requests need no CSRF
+/// check): the request's own ([`own_method`]), or for forward-auth the one
+/// its proxy reports.
+pub(crate) type GuardedMethod = fn(&Parts) -> Method;
+
+/// The request's own method.
+pub(crate) fn own_method(parts: &Parts) -> Method {
+    parts.method.clone()
+}
+
+/// Authenticates `parts`, guarding the method `method` reads from it.
 pub(crate) async fn authenticate(
     parts: &mut Parts,
     state: &AppState,
-    method: &Method,
+    method: GuardedMethod,
 ) -> Result<Authenticated, ApiError> {
     let client = ClientInfo::of(parts, state);
     let cookies = CookiePolicy::for_request(state.http.cookie_secure, client.tls);
@@ -50,7 +59,7 @@ pub(crate) async fn authenticate(
     let bearer = presented.transport == Transport::Bearer;
     // A browser attaches cookies to cross-site requests on its own; a
     // bearer header only ever comes from the client's own code.
-    let needs_csrf = !bearer && !csrf::is_safe(method);
+    let needs_csrf = !bearer && !csrf::is_safe(&method(parts));
     if needs_csrf {
         csrf::check_origin(&parts.headers, client.host(&parts.headers))?;
     }
@@ -69,12 +78,11 @@ pub(crate) async fn authenticate(
         .authenticate_with_csrf(presented.value, csrf_presented, Some(context))
         .await
         .map_err(|e| ApiError::from(e).for_bearer(bearer))?;
-    if let (Some(credentials), Some(slot)) = (
-        caller.renewed.clone(),
-        parts.extensions.get::<RenewalSlot>(),
-    ) {
+    if let Some(credentials) = &caller.renewed
+        && let Some(slot) = parts.extensions.get::<RenewalSlot>()
+    {
         slot.put(Renewal {
-            credentials,
+            credentials: credentials.clone(),
             transport: presented.transport,
             cookies,
             now: state.auth.now(),

@@ -77,8 +77,9 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthUser {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
         let state = state_of(parts)?;
-        let method = parts.method.clone();
-        let caller = extract::authenticate(parts, &state, &method).await?.caller;
+        let caller = extract::authenticate(parts, &state, extract::own_method)
+            .await?
+            .caller;
         Ok(Self {
             user_id: caller.user_id,
             username: caller.username,

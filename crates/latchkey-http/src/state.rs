@@ -5,7 +5,7 @@ use std::sync::Arc;
 use latchkey_core::service::AuthService;
 use metrics_exporter_prometheus::PrometheusHandle;
 
-use crate::config::HttpConfig;
+use crate::{config::HttpConfig, routes::me::Answers};
 
 /// Cheap to clone: everything inside is shared.
 #[derive(Clone)]
@@ -16,6 +16,8 @@ pub struct AppState {
     pub http: Arc<HttpConfig>,
     /// Renders `/metrics`; `None` when no recorder is installed.
     pub metrics: Option<PrometheusHandle>,
+    /// `/auth/me`'s and forward-auth's answers, by session.
+    pub(crate) answers: Arc<Answers>,
     /// Whatever must live as long as something serves this state (the
     /// background tasks of an embedded latchkey, which stop when it is
     /// dropped): every router made from the state holds a clone.
@@ -29,6 +31,7 @@ impl AppState {
             auth,
             http: Arc::new(http),
             metrics,
+            answers: Arc::new(Answers::new()),
             keepalive: None,
         }
     }

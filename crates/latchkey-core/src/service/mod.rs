@@ -14,6 +14,7 @@ mod accounts;
 mod credentials;
 mod instruments;
 mod keys;
+mod memo;
 mod refresh;
 mod security;
 mod sessions;
@@ -28,7 +29,7 @@ use moka::sync::Cache;
 use time::{Duration, OffsetDateTime};
 
 pub use self::credentials::{Caller, Credentials, Login};
-use self::security::AgentSeen;
+use self::{memo::Memo, security::AgentSeen};
 use crate::{
     anomaly::{AnomalyKind, AnomalyPolicy, ClientBinding},
     clock::{Clock, truncate_to_millis},
@@ -128,11 +129,11 @@ struct Inner {
     /// `session` and `stateful-jwt`: session records by id, for
     /// `cache_ttl`. Revocations on this node evict at once, and the
     /// deny-list, which every revocation reaches, is checked first.
-    records: Cache<SessionId, Arc<CachedRecord>>,
+    records: Memo<SessionId, Arc<CachedRecord>, foldhash::quality::RandomState>,
     /// `session`: which session a credential (by its hash) belongs to, for
     /// `cache_ttl`, so a live session id costs a hash and two lookups
     /// instead of a store read.
-    session_tokens: Cache<TokenHash, SessionId, DigestKeys>,
+    session_tokens: Memo<TokenHash, SessionId, DigestKeys>,
     /// Tokens whose signature has been verified, by the whole token (a
     /// hit compares every byte, so no part of one token can be paired
     /// with another's), for a minute at most: a signature check costs tens
@@ -145,7 +146,7 @@ struct Inner {
     /// byte comparison cost a tenth of it. The hash needs no more than
     /// foldhash's resistance: only tokens this service signed can be
     /// inserted, so nobody can fill a bucket with keys of their choosing.
-    verified: Cache<Box<str>, Arc<VerifiedToken>, foldhash::quality::RandomState>,
+    verified: Memo<Box<str>, Arc<VerifiedToken>, foldhash::quality::RandomState>,
     /// `access-refresh`: rotations by spent token hash, for the grace
     /// period, so concurrent and repeated exchanges share one successor.
     refreshes: moka::future::Cache<TokenHash, Login>,
@@ -187,18 +188,14 @@ impl AuthService {
         config: StrategyConfig,
     ) -> Result<Self, AuthError> {
         let now = truncate_to_millis(clock.now());
-        let records = Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(config.cache_ttl.try_into().unwrap_or_default())
-            .build();
-        let session_tokens = Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(config.cache_ttl.try_into().unwrap_or_default())
-            .build_with_hasher(DigestKeys);
-        let verified = Cache::builder()
-            .max_capacity(100_000)
-            .time_to_live(std::time::Duration::from_secs(60))
-            .build_with_hasher(foldhash::quality::RandomState::default());
+        let cache_ttl = config.cache_ttl.try_into().unwrap_or_default();
+        let records = Memo::new(100_000, cache_ttl, Default::default());
+        let session_tokens = Memo::new(100_000, cache_ttl, DigestKeys);
+        let verified = Memo::new(
+            100_000,
+            std::time::Duration::from_secs(60),
+            Default::default(),
+        );
         let grace: std::time::Duration = config.refresh_grace.try_into().unwrap_or_default();
         let refreshes = moka::future::Cache::builder()
             .max_capacity(100_000)

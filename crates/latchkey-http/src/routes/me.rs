@@ -1,6 +1,6 @@
 //! The caller and their current session.
 
-use std::ops::Range;
+use std::{ops::Range, sync::Arc};
 
 use axum::{
     Json,
@@ -9,7 +9,14 @@ use axum::{
     http::{HeaderValue, header},
     response::Response,
 };
-use latchkey_core::{service::Caller, session::ClientKind};
+use foldhash::quality::RandomState;
+use latchkey_core::{
+    ids::{SessionId, UserId},
+    service::Caller,
+    session::ClientKind,
+    user::Username,
+};
+use quick_cache::{UnitWeighter, sync::Cache};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::{Uuid, fmt::Hyphenated};
@@ -39,18 +46,22 @@ impl From<&Caller> for Me {
 }
 
 /// The `200` answer with the caller as [`Me`], written straight from the
-/// caller: `/auth/me` and forward-auth answer this on every authenticated
-/// request, and owned strings plus a serializer run cost about as much as
-/// checking the credential. It also knows where each field's text sits,
-/// so forward-auth's `X-Auth-*` headers are slices of the same bytes: one
-/// allocation for the body and the three headers.
+/// caller once per session and kept in [`Answers`]: `/auth/me` and
+/// forward-auth answer this on every authenticated request, and owned
+/// strings plus a serializer run, every time, cost about as much as
+/// checking the credential. Forward-auth's `X-Auth-*` header values are
+/// slices of the same bytes, so answering is a few reference counts.
 pub(crate) struct MeAnswer {
     json: Bytes,
-    user_id: Range<usize>,
-    session_id: Range<usize>,
-    /// Where the username sits, when JSON left it as it is (no `"` or `\`
-    /// in it).
-    username: Option<Range<usize>>,
+    /// `X-Auth-User-Id`, `X-Auth-Username` and `X-Auth-Session-Id`.
+    /// Ids are hyphenated hex and usernames printable text (checked at
+    /// registration), so these are always there; `None` rather than a
+    /// panic if one ever were not.
+    pub(crate) user_id: Option<HeaderValue>,
+    pub(crate) username: Option<HeaderValue>,
+    pub(crate) session_id: Option<HeaderValue>,
+    /// Whom it names, to tell whether it still names the caller.
+    of: (UserId, Username),
 }
 
 /// Headers the answer will carry once the middleware has added its own,
@@ -70,18 +81,24 @@ impl MeAnswer {
         json.extend_from_slice(br#"","session_id":""#);
         let session_id = push_uuid(&mut json, caller.session_id.as_uuid());
         json.extend_from_slice(br#""}"#);
+        let json = Bytes::from(json);
+        let header = |range: Range<usize>| HeaderValue::from_maybe_shared(json.slice(range)).ok();
         Self {
-            json: Bytes::from(json),
-            user_id,
-            session_id,
-            username,
+            user_id: header(user_id),
+            // A slice of the JSON unless JSON escaped it.
+            username: match username {
+                Some(range) => header(range),
+                None => HeaderValue::from_bytes(name.as_bytes()).ok(),
+            },
+            session_id: header(session_id),
+            of: (caller.user_id, caller.username.clone()),
+            json,
         }
     }
 
-    /// The `200` response with the JSON body; take the header values
-    /// first.
-    pub(crate) fn into_response(self) -> Response {
-        let mut response = Response::new(Body::from(self.json));
+    /// The `200` response with the JSON body.
+    pub(crate) fn response(&self) -> Response {
+        let mut response = Response::new(Body::from(self.json.clone()));
         let headers = response.headers_mut();
         headers.reserve(ANSWER_HEADERS);
         headers.insert(
@@ -91,28 +108,41 @@ impl MeAnswer {
         response
     }
 
-    /// The user id, as a header value.
-    pub(crate) fn user_id(&self) -> Option<HeaderValue> {
-        self.header(self.user_id.clone())
+    /// Whether it is the answer for `caller`, whose session it was made
+    /// for: a session's user never changes, its username might.
+    fn names(&self, caller: &Caller) -> bool {
+        self.of.0 == caller.user_id && self.of.1 == caller.username
+    }
+}
+
+/// The answers made lately, by session: a session's requests keep asking
+/// the same. Bounded (an entry is a few hundred bytes, so ≤ ~5 MB), and
+/// holding nothing secret: only what the answer shows its own caller.
+pub(crate) struct Answers(Cache<SessionId, Arc<MeAnswer>, UnitWeighter, RandomState>);
+
+impl Answers {
+    const CAPACITY: usize = 16_384;
+
+    pub(crate) fn new() -> Self {
+        Self(Cache::with(
+            Self::CAPACITY,
+            Self::CAPACITY as u64,
+            UnitWeighter,
+            RandomState::default(),
+            Default::default(),
+        ))
     }
 
-    /// The session id, as a header value.
-    pub(crate) fn session_id(&self) -> Option<HeaderValue> {
-        self.header(self.session_id.clone())
-    }
-
-    /// The username, as a header value: a slice of the JSON unless JSON
-    /// escaped it. Usernames are printable text (checked at registration),
-    /// so this is `None` only if that check were ever bypassed.
-    pub(crate) fn username(&self, caller: &Caller) -> Option<HeaderValue> {
-        match &self.username {
-            Some(range) => self.header(range.clone()),
-            None => HeaderValue::from_bytes(caller.username.as_str().as_bytes()).ok(),
+    /// The answer for `caller`: the kept one while it names them.
+    pub(crate) fn of(&self, caller: &Caller) -> Arc<MeAnswer> {
+        if let Some(answer) = self.0.get(&caller.session_id)
+            && answer.names(caller)
+        {
+            return answer;
         }
-    }
-
-    fn header(&self, range: Range<usize>) -> Option<HeaderValue> {
-        HeaderValue::from_maybe_shared(self.json.slice(range)).ok()
+        let answer = Arc::new(MeAnswer::of(caller));
+        self.0.insert(caller.session_id, answer.clone());
+        answer
     }
 }
 
@@ -169,8 +199,8 @@ fn push_escaped(out: &mut Vec<u8>, text: &str) -> bool {
     ),
     security(("bearer" = []), ("session_cookie" = [])),
 )]
-pub(crate) async fn me(auth: Authenticated) -> Response {
-    MeAnswer::of(&auth.caller).into_response()
+pub(crate) async fn me(State(state): State<AppState>, auth: Authenticated) -> Response {
+    state.answers.of(&auth.caller).response()
 }
 
 /// The current session: its list entry, its owner, and for browsers the
@@ -219,7 +249,7 @@ pub(crate) async fn session(
 #[cfg(test)]
 mod tests {
     use axum::body::to_bytes;
-    use latchkey_core::{csrf::CsrfToken, user::Username};
+    use latchkey_core::csrf::CsrfToken;
     use uuid::Uuid;
 
     use super::*;
@@ -252,23 +282,52 @@ mod tests {
             let answer = MeAnswer::of(&caller);
             // The headers are the fields' own text, escaped or not.
             assert_eq!(
-                answer.user_id().unwrap(),
+                answer.user_id.as_ref().unwrap(),
                 caller.user_id.to_string().as_str()
             );
             assert_eq!(
-                answer.session_id().unwrap(),
+                answer.session_id.as_ref().unwrap(),
                 caller.session_id.to_string().as_str()
             );
             assert_eq!(
-                answer.username(&caller).unwrap().as_bytes(),
+                answer.username.as_ref().unwrap().as_bytes(),
                 name.as_bytes()
             );
-            let response = answer.into_response();
+            let response = answer.response();
             assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
             let body = to_bytes(response.into_body(), 4096).await.unwrap();
             let expected = serde_json::to_vec(&Me::from(&caller)).unwrap();
             assert_eq!(body, expected, "{name}");
         }
+    }
+
+    /// A session's answer is made once, and made again when it would
+    /// name someone else.
+    #[test]
+    fn answers_are_kept_per_session_while_they_name_the_caller() {
+        let answers = Answers::new();
+        let alice = caller("alice");
+        let first = answers.of(&alice);
+        assert!(Arc::ptr_eq(&first, &answers.of(&alice.clone())));
+        let renamed = Caller {
+            username: Username::parse("alicia").unwrap(),
+            ..alice.clone()
+        };
+        let second = answers.of(&renamed);
+        assert!(!Arc::ptr_eq(&first, &second));
+        assert_eq!(second.username.as_ref().unwrap(), "alicia");
+        let other = Caller {
+            user_id: Uuid::new_v4().into(),
+            ..renamed.clone()
+        };
+        assert_eq!(
+            answers.of(&other).user_id.as_ref().unwrap(),
+            other.user_id.to_string().as_str()
+        );
+        // Another session of the same user has its own.
+        let bob = caller("bob");
+        assert_eq!(answers.of(&bob).username.as_ref().unwrap(), "bob");
+        assert_eq!(answers.of(&renamed).username.as_ref().unwrap(), "alicia");
     }
 
     /// The escaping is serde_json's for every character a JSON string

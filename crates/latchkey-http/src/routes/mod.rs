@@ -4,7 +4,7 @@ mod events;
 mod health;
 mod jwks;
 mod login;
-mod me;
+pub(crate) mod me;
 mod openapi;
 mod pages;
 mod password;

@@ -3,7 +3,7 @@
 
 use axum::{
     extract::{Request, State},
-    http::{HeaderMap, HeaderName, Method},
+    http::{HeaderName, Method, request::Parts},
     response::Response,
 };
 
@@ -13,7 +13,7 @@ use utoipa::{
 };
 
 use super::{
-    me::{Me, MeAnswer},
+    me::Me,
     openapi::{CsrfFailed, Unauthenticated, required_header},
 };
 use crate::{csrf::is_safe, error::ApiError, extract::authenticate, state::AppState};
@@ -32,10 +32,10 @@ const X_AUTH_SESSION_ID: HeaderName = HeaderName::from_static("x-auth-session-id
 /// unsafe method, or cannot be read, the request is treated as unsafe, so a
 /// client cannot lower what its proxy reported. With neither header the
 /// check treats the request as a GET: configure the proxy to send one.
-fn guarded_method(headers: &HeaderMap) -> Method {
+fn guarded_method(parts: &Parts) -> Method {
     for value in [X_ORIGINAL_METHOD, X_FORWARDED_METHOD]
         .iter()
-        .flat_map(|h| headers.get_all(h))
+        .flat_map(|h| parts.headers.get_all(h))
     {
         match Method::from_bytes(value.as_bytes()) {
             Ok(m) if is_safe(&m) => {}
@@ -99,22 +99,17 @@ pub(crate) async fn verify(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (mut parts, _body) = request.into_parts();
-    let method = guarded_method(&parts.headers);
-    let auth = authenticate(&mut parts, &state, &method).await?;
-    let answer = MeAnswer::of(&auth.caller);
-    let values = [
-        (X_AUTH_USER_ID, answer.user_id()),
-        (X_AUTH_USERNAME, answer.username(&auth.caller)),
-        (X_AUTH_SESSION_ID, answer.session_id()),
-    ];
-    let mut response = answer.into_response();
+    let auth = authenticate(&mut parts, &state, guarded_method).await?;
+    let answer = state.answers.of(&auth.caller);
+    let mut response = answer.response();
     let headers = response.headers_mut();
-    for (name, value) in values {
-        // Ids are hyphenated hex and usernames printable text (checked at
-        // registration), so these are always there; skip rather than
-        // panic if one ever were not.
+    for (name, value) in [
+        (X_AUTH_USER_ID, &answer.user_id),
+        (X_AUTH_USERNAME, &answer.username),
+        (X_AUTH_SESSION_ID, &answer.session_id),
+    ] {
         if let Some(value) = value {
-            headers.insert(name, value);
+            headers.insert(name, value.clone());
         }
     }
     Ok(response)

@@ -3,9 +3,14 @@
 //! elsewhere, following the revocation feed. The tasks stop when the
 //! instance (every router made from it) is dropped.
 
-use std::{future::Future, time::Duration};
+use std::{
+    future::Future,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use latchkey_core::service::AuthService;
+use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::task::JoinHandle;
 
 /// How often expired sessions are deleted.
@@ -15,6 +20,9 @@ const SWEEP_EVERY: Duration = Duration::from_secs(3600);
 /// other nodes): the most a cached record or a JWT of a session revoked
 /// there outlives it when no feed carries it.
 const REVOCATION_POLL: Duration = Duration::from_millis(250);
+
+/// How often the metrics recorder drains its histograms' samples.
+const METRICS_UPKEEP: Duration = Duration::from_secs(5);
 
 /// Running tasks, aborted on drop.
 #[derive(Default)]
@@ -67,6 +75,19 @@ pub(crate) async fn follow_keys(auth: AuthService, period: Duration) {
         every.tick().await;
         if let Err(e) = auth.reload_keys().await {
             tracing::warn!(error = %e, "signing key reload failed");
+        }
+    }
+}
+
+/// Runs the metrics recorder's upkeep, once there is a recorder: it drains
+/// the samples histograms keep between scrapes, which would otherwise
+/// pile up (one per request) on a server nobody scrapes.
+pub(crate) async fn metrics_upkeep(recorder: Arc<OnceLock<PrometheusHandle>>) {
+    let mut every = tokio::time::interval(METRICS_UPKEEP);
+    loop {
+        every.tick().await;
+        if let Some(handle) = recorder.get() {
+            handle.run_upkeep();
         }
     }
 }

@@ -1,6 +1,10 @@
 //! [`Latchkey`]: a running latchkey inside an app's own process.
 
-use std::{future::Future, io, sync::Arc};
+use std::{
+    future::Future,
+    io,
+    sync::{Arc, OnceLock},
+};
 
 use anyhow::Context;
 use axum::Router;
@@ -60,6 +64,9 @@ use crate::{
 #[derive(Clone)]
 pub struct Latchkey {
     state: AppState,
+    /// The recorder [`with_metrics`](Self::with_metrics) was given, for
+    /// the background task that keeps it small.
+    metrics: Arc<OnceLock<PrometheusHandle>>,
 }
 
 impl Latchkey {
@@ -94,6 +101,8 @@ impl Latchkey {
             auth.clone(),
             config.key_poll_interval.as_std(),
         ));
+        let metrics = Arc::new(OnceLock::new());
+        tasks.spawn(background::metrics_upkeep(metrics.clone()));
         let mut http = HttpConfig::default()
             .with_base_path(&config.base_path)
             .map_err(anyhow::Error::msg)?;
@@ -104,14 +113,23 @@ impl Latchkey {
         http.body_limit = config.body_limit;
         http.header_read_timeout = config.header_read_timeout.as_std();
         let state = AppState::new(auth, http, None).keep_alive(Arc::new(tasks));
-        Ok(Self { state })
+        Ok(Self { state, metrics })
     }
 
     /// Serves `/metrics` from `handle`. latchkey records its metrics with
     /// the `metrics` crate; the app installs the recorder (once per
     /// process), ideally before [`Latchkey::start`].
+    ///
+    /// latchkey also runs the recorder's upkeep every few seconds while it
+    /// runs: a recorder made with `install_recorder` leaves that to its
+    /// owner, and without it every histogram sample (one per request) is
+    /// kept until `/metrics` is next scraped, so an unscraped server's
+    /// memory grows without end. Upkeep run twice (by an exporter that
+    /// runs its own too) is harmless.
     #[must_use]
     pub fn with_metrics(mut self, handle: PrometheusHandle) -> Self {
+        // The first recorder wins: a process has only one.
+        let _ = self.metrics.set(handle.clone());
         self.state.metrics = Some(handle);
         self
     }

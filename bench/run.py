@@ -373,7 +373,7 @@ def verdict(results):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--strategies", default=",".join(STRATEGIES))
-    p.add_argument("--rounds", type=int, default=15)
+    p.add_argument("--rounds", type=int, default=25)
     p.add_argument("--seconds", type=int, default=1)
     p.add_argument("--connections", type=int, default=32)
     p.add_argument("--sessions", type=int, default=0,

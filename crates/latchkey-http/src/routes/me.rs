@@ -116,7 +116,7 @@ impl MeAnswer {
 }
 
 /// The answers made lately, by session: a session's requests keep asking
-/// the same. Bounded (an entry is a few hundred bytes, so ≤ ~5 MB), and
+/// the same. Bounded (an entry is about 400 bytes, so ≤ ~7 MB), and
 /// holding nothing secret: only what the answer shows its own caller.
 pub(crate) struct Answers(Cache<SessionId, Arc<MeAnswer>, UnitWeighter, RandomState>);
 
